@@ -1,0 +1,31 @@
+"""Grappe core: what plugins may use.
+
+Plugins import from here (``from core import hookimpl, db, Base, ...``), never from
+core submodules, so the core can change behind this facade.
+"""
+
+from __future__ import annotations
+
+from .api import ApiBlueprint, ApiError, ClusterBlueprint, form_errors, jsonable, paginate as api_paginate, validate
+from .app import create_app
+from .audit import record as audit
+from .auth import Permission, can, public, requires
+from .database import Base, ClusterScoped, UTCDateTime, db, utcnow
+from .hookspecs import hookimpl, hookspec
+from .plugins import Manifest
+from .ui import NavItem, Page, SearchResult, Setting, TimelineEntry, Widget, paginate
+
+
+def with_appcontext(f):
+    """Run a CLI command inside a Grappe app context (for ``grappe_cli_commands``)."""
+    from .cli import with_app
+
+    return with_app(f)
+
+
+__all__ = [
+    "ApiBlueprint", "ApiError", "Base", "ClusterBlueprint", "ClusterScoped", "Manifest", "NavItem",
+    "Page", "Permission", "SearchResult", "Setting", "TimelineEntry", "UTCDateTime", "Widget",
+    "api_paginate", "audit", "can", "create_app", "db", "form_errors", "hookimpl", "hookspec",
+    "jsonable", "paginate", "public", "requires", "utcnow", "validate", "with_appcontext",
+]

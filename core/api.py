@@ -1,0 +1,327 @@
+"""The JSON API framework: blueprints, validation through WTForms, pagination, OpenAPI.
+
+A request body is turned into form data and validated by the same WTForms form as
+the page, so a record is checked the same way from the page, the API or an import.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+from wtforms import fields as wtf
+from wtforms import validators as wtv
+
+API_PREFIX = "/api/v1"
+
+
+class ClusterBlueprint(Blueprint):
+    """A plugin's pages, mounted at ``/<cluster>/<plugin>/``."""
+
+
+@dataclass
+class ApiOperation:
+    rule: str
+    methods: tuple[str, ...]
+    endpoint: str
+    summary: str
+    form: type | None = None
+    paginated: bool = False
+    permission: str | None = None
+    public: bool = False
+
+
+class ApiBlueprint(Blueprint):
+    """A plugin's JSON API, mounted at ``/api/v1/<cluster>/<plugin>/``.
+
+    Declare each endpoint with :meth:`operation` so it appears in the OpenAPI
+    document with its request form.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.operations: list[ApiOperation] = []
+
+    def operation(self, rule: str, *, methods=("GET",), summary: str = "", form: type | None = None,
+                  paginated: bool = False) -> Callable:
+        def decorator(view):
+            self.operations.append(ApiOperation(
+                rule=rule, methods=tuple(methods), endpoint=f"{self.name}.{view.__name__}",
+                summary=summary or (view.__doc__ or "").strip().split("\n")[0], form=form,
+                paginated=paginated, permission=getattr(view, "_grappe_permission", None),
+                public=getattr(view, "_grappe_public", False),
+            ))
+            return self.route(rule, methods=list(methods))(view)
+
+        return decorator
+
+
+class ApiError(HTTPException):
+    """An API error with a JSON body ``{"errors": {field: [messages]}}``."""
+
+    def __init__(self, errors: dict[str, list[str]], status: int = 422):
+        super().__init__()
+        self.code = status
+        self.errors = errors
+
+    def get_response(self, environ=None, scope=None):
+        response = jsonify({"errors": self.errors})
+        response.status_code = self.code
+        return response
+
+
+def json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError({"_body": ["The request body must be a JSON object (Content-Type: application/json)."]}, 400)
+    if not isinstance(data, dict):
+        raise ApiError({"_body": ["The request body must be a JSON object."]}, 400)
+    return data
+
+
+def to_formdata(data: dict[str, Any], form_class: type) -> MultiDict:
+    """JSON values -> the strings a browser would post, so forms parse them as usual."""
+    known = {name for name, _ in _unbound_fields(form_class)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ApiError({name: ["Unknown field."] for name in unknown}, 422)
+    pairs: list[tuple[str, str]] = []
+    for key, value in data.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            if item is None:
+                continue
+            if isinstance(item, bool):
+                if item:
+                    pairs.append((key, "y"))
+                continue
+            if isinstance(item, (dict, list)):
+                raise ApiError({key: ["Expected a scalar value."]}, 422)
+            pairs.append((key, str(item)))
+    return MultiDict(pairs)
+
+
+def validate(form_class: type, obj: Any = None, data: dict | None = None, partial: bool = False, **kwargs):
+    """Validate a JSON body with a form; raise :class:`ApiError` (422) with field errors.
+
+    With ``partial=True`` (PATCH), fields absent from the body keep ``obj``'s values.
+    """
+    data = json_body() if data is None else data
+    formdata = to_formdata(data, form_class)
+    if partial and obj is not None:
+        form = form_class(obj=obj, meta={"csrf": False}, **kwargs)
+        present = MultiDict(formdata)
+        for name, fld in form._fields.items():
+            if name not in data:
+                for value in _field_as_strings(fld):
+                    present.add(name, value)
+        formdata = present
+    form = form_class(formdata=formdata, obj=obj, meta={"csrf": False}, **kwargs)
+    if not form.validate():
+        raise ApiError(form_errors(form), 422)
+    return form
+
+
+def _field_as_strings(fld) -> list[str]:
+    if isinstance(fld, wtf.BooleanField):
+        return ["y"] if fld.data else []
+    if isinstance(fld, wtf.SelectMultipleField):
+        return [str(v) for v in (fld.data or [])]
+    value = fld._value() if hasattr(fld, "_value") else fld.data
+    return [] if value in (None, "") else [str(value)]
+
+
+def form_errors(form) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for name, messages in form.errors.items():
+        if isinstance(messages, dict):  # FormField
+            for sub, subm in messages.items():
+                errors[f"{name}.{sub}"] = [str(m) for m in subm]
+        else:
+            errors[name or "_form"] = [str(m) for m in messages]
+    return errors
+
+
+def pagination_args(default_limit: int = 50, max_limit: int = 500) -> tuple[int, int]:
+    errors = {}
+    values = {}
+    for name, default in (("limit", default_limit), ("offset", 0)):
+        raw = request.args.get(name, "")
+        try:
+            values[name] = int(raw) if raw != "" else default
+            if values[name] < 0:
+                raise ValueError
+        except ValueError:
+            errors[name] = ["Must be a non-negative integer."]
+    if errors:
+        raise ApiError(errors, 400)
+    return min(values["limit"], max_limit) or default_limit, values["offset"]
+
+
+def paginate(session, stmt, serialize: Callable, default_limit: int = 50) -> dict:
+    """Run a select with ``limit``/``offset`` from the query string; return items and total."""
+    from sqlalchemy import func, select
+
+    limit, offset = pagination_args(default_limit)
+    total = session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    rows = session.execute(stmt.limit(limit).offset(offset)).scalars().all()
+    return {"items": [serialize(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+
+def jsonable(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+# -- OpenAPI ----------------------------------------------------------------------
+def _unbound_fields(form_class) -> list[tuple[str, Any]]:
+    """The fields of a form class, as an empty instance has them (dynamic choices included)."""
+    form = form_class(formdata=None, meta={"csrf": False})
+    return list(form._fields.items())
+
+
+def field_schema(fld) -> dict:
+    kind = type(fld)
+    if issubclass(kind, wtf.BooleanField):
+        schema = {"type": "boolean"}
+    elif issubclass(kind, wtf.IntegerField):
+        schema = {"type": "integer"}
+    elif issubclass(kind, (wtf.DecimalField, wtf.FloatField)):
+        schema = {"type": "number"}
+    elif issubclass(kind, wtf.DateTimeLocalField) or issubclass(kind, wtf.DateTimeField):
+        schema = {"type": "string", "format": "date-time"}
+    elif issubclass(kind, wtf.DateField):
+        schema = {"type": "string", "format": "date"}
+    elif issubclass(kind, wtf.EmailField):
+        schema = {"type": "string", "format": "email"}
+    elif issubclass(kind, wtf.SelectMultipleField):
+        schema = {"type": "array", "items": {"type": "string"}}
+    else:
+        schema = {"type": "string"}
+    choices = getattr(fld, "choices", None)
+    if choices and not callable(choices) and kind is not wtf.SelectMultipleField:
+        values = [str(c[0]) if isinstance(c, (tuple, list)) else str(c) for c in choices]
+        if values and issubclass(kind, wtf.SelectField):
+            schema = {"type": "string", "enum": values}
+    for v in fld.validators:
+        if isinstance(v, wtv.Length):
+            if v.max and v.max > 0:
+                schema["maxLength"] = v.max
+            if v.min and v.min > 0:
+                schema["minLength"] = v.min
+        if isinstance(v, wtv.NumberRange):
+            if v.min is not None:
+                schema["minimum"] = v.min
+            if v.max is not None:
+                schema["maximum"] = v.max
+    if fld.description:
+        schema["description"] = str(fld.description)
+    label = getattr(fld, "label", None)
+    if label is not None and getattr(label, "text", None):
+        schema["title"] = str(label.text)
+    return schema
+
+
+def form_schema(form_class) -> dict:
+    props, required = {}, []
+    for name, fld in _unbound_fields(form_class):
+        if isinstance(fld, (wtf.SubmitField, wtf.HiddenField)) or name == "csrf_token":
+            continue
+        props[name] = field_schema(fld)
+        if any(isinstance(v, (wtv.DataRequired, wtv.InputRequired)) for v in fld.validators):
+            required.append(name)
+    schema = {"type": "object", "properties": props, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+_CONVERTER_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}, "uuid": {"type": "string", "format": "uuid"}}
+
+
+def openapi_document(app) -> dict:
+    """Build the OpenAPI 3.1 document from the registered API operations and their forms."""
+    host = app.extensions["grappe.host"]
+    paths: dict[str, dict] = {}
+    schemas: dict[str, dict] = {
+        "Errors": {
+            "type": "object",
+            "properties": {"errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}},
+            "required": ["errors"],
+        }
+    }
+    operations = {}
+    for bp in app.blueprints.values():
+        for op in getattr(bp, "operations", []):
+            operations[op.endpoint] = (bp, op)
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        found = operations.get(rule.endpoint)
+        if not found:
+            continue
+        bp, op = found
+        path = re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", r"{\2}", rule.rule)
+        params = []
+        for conv, name in re.findall(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", rule.rule):
+            params.append({"name": name, "in": "path", "required": True,
+                           "schema": _CONVERTER_TYPES.get(conv, {"type": "string"})})
+        plugin = bp.name.split("_")[0]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            operation: dict[str, Any] = {
+                "operationId": f"{rule.endpoint}.{method.lower()}",
+                "summary": op.summary or rule.endpoint,
+                "tags": [plugin],
+                "parameters": list(params),
+                "responses": {
+                    "200": {"description": "Success", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "401": {"description": "Not authenticated", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}},
+                    "403": {"description": "Not allowed in this cluster"},
+                    "404": {"description": "Not found, or module not enabled for this cluster"},
+                },
+            }
+            if op.public:
+                operation["security"] = []
+            if op.paginated and method == "GET":
+                operation["parameters"] += [
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 500}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ]
+                operation["responses"]["200"]["content"]["application/json"]["schema"] = {
+                    "type": "object",
+                    "properties": {"items": {"type": "array", "items": {"type": "object"}},
+                                   "total": {"type": "integer"}, "limit": {"type": "integer"},
+                                   "offset": {"type": "integer"}},
+                    "required": ["items", "total"],
+                }
+            if op.form is not None and method in ("POST", "PUT", "PATCH"):
+                schema_name = f"{plugin}.{op.form.__name__}"
+                schemas[schema_name] = form_schema(op.form)
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
+                }
+                operation["responses"]["201"] = {"description": "Created", "content": {"application/json": {"schema": {"type": "object"}}}}
+                operation["responses"]["422"] = {"description": "Validation failed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}}
+            if op.permission:
+                operation["description"] = f"Needs the permission `{op.permission}`."
+            paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Grappe API", "version": "1",
+                 "description": "Modules: " + ", ".join(f"{i.name} {i.manifest.version}" for i in host.loaded())},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

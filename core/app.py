@@ -1,0 +1,224 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from types import ModuleType
+from typing import Iterable
+
+from flask import Blueprint, Flask, g, jsonify, render_template, request
+from flask_babel import Babel
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException, NotFound
+
+from . import auth, builtin
+from .api import API_PREFIX, ApiBlueprint, ClusterBlueprint
+from .database import db, default_database_url
+from .modules import ModuleCache, enabled_modules
+from .plugins import PluginHost
+
+csrf = CSRFProtect()
+babel = Babel()
+
+LANGUAGES = ("en", "fr")
+RESERVED_SLUGS = frozenset({"login", "logout", "admin", "api", "static", "account", "healthz"})
+
+
+def _secret_key(instance_path: str) -> str:
+    """GRAPPE_SECRET_KEY, else a random key kept in the instance folder (never a default)."""
+    key = os.environ.get("GRAPPE_SECRET_KEY")
+    if key:
+        return key
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | str] | None = None) -> Flask:
+    """Create a Grappe app: config, database, plugins, blueprints, gate.
+
+    :param test_config: settings that override the environment.
+    :param plugins: plugin modules to load instead of the ``grappe.plugins`` entry points.
+    """
+    instance = os.path.abspath(os.environ.get("GRAPPE_INSTANCE", "instance"))
+    app = Flask(__name__, instance_path=instance, instance_relative_config=True)
+    Path(instance).mkdir(parents=True, exist_ok=True)
+    app.config.update(
+        DATABASE_URL=os.environ.get("GRAPPE_DATABASE_URL") or default_database_url(instance),
+        REDIS_URL=os.environ.get("GRAPPE_REDIS_URL", ""),
+        SMTP_URL=os.environ.get("GRAPPE_SMTP_URL", ""),
+        MAIL_FROM=os.environ.get("GRAPPE_MAIL_FROM", "grappe@localhost"),
+        BASE_URL=os.environ.get("GRAPPE_BASE_URL", ""),
+        JOBS_IMMEDIATE=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=os.environ.get("GRAPPE_INSECURE_COOKIES", "") != "1",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=os.environ.get("GRAPPE_INSECURE_COOKIES", "") != "1",
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=60 * 1024 * 1024,
+        BABEL_DEFAULT_LOCALE="en",
+        PAGE_SIZE=50,
+    )
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(instance)
+
+    db.init_app(app)
+    host = PluginHost(explicit=plugins, core_plugins=[builtin])
+    app.extensions["grappe.host"] = host
+    app.extensions["grappe.modules"] = ModuleCache()
+    app.extensions["grappe.permissions"] = {
+        p.name: p for _, perms in host.call_each("grappe_permissions") for p in perms
+    }
+
+    translation_dirs = [str(Path(__file__).parent / "translations")]
+    for info in host.loaded():
+        if info.package_path and (info.package_path / "translations").is_dir():
+            translation_dirs.append(str(info.package_path / "translations"))
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(translation_dirs)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+
+    from flask_babel import get_locale
+
+    app.jinja_env.globals["get_locale"] = get_locale
+    csrf.init_app(app)
+    auth.login_manager.init_app(app)
+
+    app.register_blueprint(builtin.bp)
+    app.register_blueprint(builtin.api_bp, url_prefix=f"{API_PREFIX}/<cluster>/core")
+    csrf.exempt(builtin.api_bp)
+    app.extensions["grappe.blueprint_plugin"] = {}
+    for plugin_name, blueprints in host.call_each("grappe_blueprints"):
+        for bp in blueprints:
+            _register_plugin_blueprint(app, plugin_name, bp)
+
+    from . import jobs
+
+    jobs.init_app(app)
+    _install_request_hooks(app)
+    return app
+
+
+def _register_plugin_blueprint(app: Flask, plugin: str, bp: Blueprint) -> None:
+    if bp.name != plugin and not bp.name.startswith(f"{plugin}_"):
+        raise RuntimeError(f"plugin {plugin}: blueprint '{bp.name}' must be named '{plugin}' or '{plugin}_...'")
+    if isinstance(bp, ApiBlueprint):
+        app.register_blueprint(bp, url_prefix=f"{API_PREFIX}/<cluster>/{plugin}")
+        csrf.exempt(bp)
+    elif isinstance(bp, ClusterBlueprint):
+        app.register_blueprint(bp, url_prefix=f"/<cluster>/{plugin}")
+    else:
+        app.register_blueprint(bp)
+    app.extensions["grappe.blueprint_plugin"][bp.name] = plugin
+
+
+def _select_locale():
+    if current_user and current_user.is_authenticated and current_user.language in LANGUAGES:
+        return current_user.language
+    return request.accept_languages.best_match(LANGUAGES) or "en"
+
+
+def _select_timezone():
+    cluster = g.get("cluster")
+    return cluster.timezone if cluster is not None else None
+
+
+def _install_request_hooks(app: Flask) -> None:
+    from .models import Cluster
+    from sqlalchemy import select
+
+    @app.url_value_preprocessor
+    def _pull_cluster(_endpoint, values):
+        if values and "cluster" in values:
+            g.cluster_slug = values.pop("cluster")
+
+    @app.url_defaults
+    def _add_cluster(endpoint, values):
+        if "cluster" in values or not g.get("cluster_slug"):
+            return
+        if app.url_map.is_endpoint_expecting(endpoint, "cluster"):
+            values["cluster"] = g.cluster_slug
+
+    @app.before_request
+    def _gate():
+        """The one gate: cluster, module enabled, login, role and permission."""
+        view = app.view_functions.get(request.endpoint or "")
+        if view is None:
+            return None
+        if auth.is_api_request():
+            # the API authenticates by bearer token only: a browser's session cookie
+            # never authorizes an API call (no CSRF through the API)
+            header = request.headers.get("Authorization", "")
+            user = auth.user_for_token(header[7:].strip()) if header.startswith("Bearer ") else None
+            g._login_user = user or auth.login_manager.anonymous_user()
+        cluster = None
+        slug = g.get("cluster_slug")
+        if slug is not None:
+            cluster = db.session.execute(select(Cluster).where(Cluster.slug == slug)).scalar_one_or_none()
+            if cluster is None:
+                raise NotFound()
+            g.cluster = cluster
+            g.enabled_modules = enabled_modules(cluster)
+        plugin = app.extensions["grappe.blueprint_plugin"].get(request.blueprint or "")
+        if plugin is not None:
+            if cluster is not None and plugin not in g.enabled_modules:
+                raise NotFound()
+        auth.check_request_access(view, cluster)
+        if cluster is not None:
+            db.session.info["cluster_id"] = cluster.id
+        return None
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'",
+        )
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    def _wants_json() -> bool:
+        return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc):
+        if _wants_json():
+            return jsonify({"errors": {"csrf_token": [exc.description]}}), 400
+        return render_template("core/error.html", code=400, message=exc.description), 400
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        if exc.response is not None:
+            return exc.response
+        if hasattr(exc, "errors"):
+            return exc.get_response()
+        if _wants_json():
+            return jsonify({"errors": {"_": [exc.description or exc.name]}}), exc.code
+        return render_template("core/error.html", code=exc.code, message=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def _server_error(exc):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        if _wants_json():
+            return jsonify({"errors": {"_": ["Internal server error."]}}), 500
+        return render_template("core/error.html", code=500, message=None), 500
+
+    @app.context_processor
+    def _shell_context():
+        return builtin.shell_context()

@@ -1,0 +1,220 @@
+"""Accounts, passwords, tokens, login throttling and the one authorization gate."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import abort, current_app, g, jsonify, redirect, request, url_for
+from flask_login import LoginManager, current_user
+from sqlalchemy import select
+
+from .database import db, utcnow
+from .models import ROLE_RANK, ROLES, ApiToken, User
+
+_hasher = PasswordHasher()
+_fast_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
+
+
+def _current_hasher() -> PasswordHasher:
+    from flask import has_app_context
+
+    if has_app_context() and current_app.config.get("FAST_PASSWORD_HASHING"):
+        return _fast_hasher
+    return _hasher
+
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=5)
+MIN_PASSWORD_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A permission a plugin checks: ``name`` (``<plugin>.<action>``) and the lowest role holding it."""
+
+    name: str
+    label: str
+    role: str = "staff"
+
+    def __post_init__(self):
+        if self.role not in ROLE_RANK:
+            raise ValueError(f"unknown role {self.role!r} for permission {self.name}")
+
+
+def hash_password(password: str) -> str:
+    return _current_hasher().hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def validate_new_password(password: str, email: str = "") -> str | None:
+    """Return why a new password is refused, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"at least {MIN_PASSWORD_LENGTH} characters"
+    if email and password.lower() == email.lower():
+        return "must differ from the e-mail address"
+    return None
+
+
+def create_user(email: str, password: str, *, name: str = "", federation_admin: bool = False,
+                language: str = "") -> User:
+    why = validate_new_password(password, email)
+    if why:
+        raise ValueError(f"password refused: {why}")
+    user = User(email=email.strip().lower(), name=name, password_hash=hash_password(password),
+                is_federation_admin=federation_admin, language=language)
+    db.session.add(user)
+    return user
+
+
+def new_api_token(user: User, label: str = "") -> str:
+    """Create a token; the clear value is returned once and never stored."""
+    token = "grp_" + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), label=label))
+    return token
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def user_for_token(token: str) -> User | None:
+    row = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(token), ApiToken.revoked.is_(False))
+    ).scalar_one_or_none()
+    if row is None or not row.user.active:
+        return None
+    return row.user
+
+
+# -- login throttling ---------------------------------------------------------
+def is_locked(user: User) -> bool:
+    return user.locked_until is not None and user.locked_until > utcnow()
+
+
+def register_failure(user: User) -> None:
+    user.failed_logins += 1
+    if user.failed_logins >= MAX_FAILED_LOGINS:
+        user.locked_until = utcnow() + LOCKOUT
+        user.failed_logins = 0
+
+
+def register_success(user: User) -> None:
+    user.failed_logins = 0
+    user.locked_until = None
+    user.last_login_at = utcnow()
+
+
+# -- Flask-Login ----------------------------------------------------------------
+login_manager = LoginManager()
+login_manager.login_view = "core.login"
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def _load_user(user_id: str):
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user and user.active else None
+
+
+@login_manager.request_loader
+def _load_user_from_token(req):
+    header = req.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return user_for_token(header[7:].strip())
+    return None
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    if is_api_request():
+        return jsonify({"errors": {"_auth": ["Authentication required: send 'Authorization: Bearer <token>'."]}}), 401
+    return redirect(url_for("core.login", next=request.full_path if request.query_string else request.path))
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+# -- view markers -------------------------------------------------------------------
+def public(view):
+    """Mark a view as open to anonymous visitors (a public registration page)."""
+    view._grappe_public = True
+    return view
+
+
+def requires(permission: str):
+    """Mark a view as needing a permission (``<plugin>.<action>``) in the current cluster."""
+
+    def mark(view):
+        view._grappe_permission = permission
+        return view
+
+    return mark
+
+
+def role_for_permission(name: str) -> str:
+    perms = current_app.extensions["grappe.permissions"]
+    if name not in perms:
+        raise LookupError(f"unknown permission {name!r}: no plugin declares it")
+    return perms[name].role
+
+
+def can(user, permission: str, cluster=None) -> bool:
+    """Does ``user`` hold ``permission`` in ``cluster`` (default: the current one)?"""
+    cluster = cluster or g.get("cluster")
+    if user is None or not user.is_authenticated or cluster is None:
+        return False
+    return user.has_role(cluster.id, role_for_permission(permission))
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def check_request_access(view, cluster) -> None:
+    """The authorization gate, run before every view; aborts with 401/403.
+
+    Pages and API alike: public views pass; everyone else must be logged in; in a
+    cluster, the user needs a role there; a view's declared permission, or by default
+    *viewer* for reading and *staff* for writing, sets the lowest role.
+    """
+    if getattr(view, "_grappe_public", False):
+        return
+    if not current_user.is_authenticated:
+        abort(current_app.login_manager.unauthorized())
+    if getattr(view, "_grappe_federation_admin", False) and not current_user.is_federation_admin:
+        abort(403)
+    if cluster is None:
+        return
+    role = current_user.role_in(cluster.id)
+    if role is None:
+        abort(403)
+    needed = getattr(view, "_grappe_permission", None)
+    if needed:
+        needed_role = role_for_permission(needed)
+    else:
+        needed_role = "viewer" if request.method in SAFE_METHODS else "staff"
+    if ROLE_RANK[role] < ROLE_RANK[needed_role]:
+        abort(403)
+
+
+def federation_admin_required(view):
+    view._grappe_federation_admin = True
+    return view
+
+
+__all__ = [
+    "Permission", "ROLES", "public", "requires", "can", "hash_password", "check_password",
+    "create_user", "new_api_token", "federation_admin_required",
+]

@@ -1,0 +1,230 @@
+"""Database access: engine per app, one session per app context, cluster scoping.
+
+Cluster-owned models inherit :class:`ClusterScoped`.  While a request runs for a
+cluster, the session carries that cluster's id in ``session.info["cluster_id"]`` and
+every ORM query on a cluster-owned model is filtered by it (``with_loader_criteria``),
+and every new cluster-owned row gets it.  This is the one place where cluster
+isolation lives; views never filter by cluster themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from flask import current_app, g, has_app_context
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    MetaData,
+    create_engine,
+    event,
+    inspect,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    mapped_column,
+    sessionmaker,
+    with_loader_criteria,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Grappe model (core and plugins share one metadata)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every database (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTCDateTime column")
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class ClusterScoped:
+    """Mixin of cluster-owned models: a ``cluster_id`` that queries are scoped by."""
+
+    cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("core_cluster.id", ondelete="CASCADE"), index=True
+    )
+
+
+class CrossClusterWrite(Exception):
+    """A session scoped to one cluster tried to write another cluster's row."""
+
+
+def default_database_url(instance_path: str | os.PathLike) -> str:
+    return f"sqlite:///{Path(instance_path) / 'grappe.sqlite3'}"
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {}).update({"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # BEGIN IMMEDIATE takes the write lock at once, so a read-then-write
+            # transaction (a capacity check) cannot fail to upgrade later.
+            immediate = conn.get_execution_options().get("sqlite_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_to_cluster(state: ORMExecuteState) -> None:
+    cluster_id = state.session.info.get("cluster_id")
+    if cluster_id is None or state.execution_options.get("all_clusters"):
+        return
+    if state.is_select or state.is_update or state.is_delete:
+        state.statement = state.statement.options(
+            with_loader_criteria(
+                ClusterScoped,
+                lambda cls: cls.cluster_id == cluster_id,
+                include_aliases=True,
+            )
+        )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_cluster(session: Session, _ctx, _instances) -> None:
+    cluster_id = session.info.get("cluster_id")
+    if cluster_id is None:
+        return
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, ClusterScoped):
+            if obj.cluster_id is None:
+                obj.cluster_id = cluster_id
+            elif obj.cluster_id != cluster_id:
+                raise CrossClusterWrite(
+                    f"{type(obj).__name__} belongs to cluster {obj.cluster_id}, "
+                    f"not to the current cluster {cluster_id}"
+                )
+
+
+class Database:
+    """The ``db`` facade: ``db.session`` is the current app context's session."""
+
+    def init_app(self, app) -> None:
+        url = app.config["DATABASE_URL"]
+        engine = make_engine(url, **app.config.get("ENGINE_OPTIONS", {}))
+        app.extensions["grappe.db"] = {
+            "engine": engine,
+            "sessionmaker": sessionmaker(bind=engine, expire_on_commit=False),
+        }
+        app.teardown_appcontext(self._close)
+
+    @staticmethod
+    def _close(_exc=None) -> None:
+        session = g.pop("_grappe_session", None)
+        if session is not None:
+            session.close()
+
+    @property
+    def engine(self) -> Engine:
+        return current_app.extensions["grappe.db"]["engine"]
+
+    @property
+    def session(self) -> Session:
+        if not has_app_context():
+            raise RuntimeError("db.session needs an app context")
+        session = g.get("_grappe_session")
+        if session is None:
+            session = g._grappe_session = current_app.extensions["grappe.db"]["sessionmaker"]()
+        return session
+
+    def new_session(self, cluster_id: int | None = None) -> Session:
+        """A session of its own (threads, jobs); the caller closes it."""
+        session = current_app.extensions["grappe.db"]["sessionmaker"]()
+        if cluster_id is not None:
+            session.info["cluster_id"] = cluster_id
+        return session
+
+    @contextlib.contextmanager
+    def write_transaction(self, cluster_id: int | None = None) -> Iterator[Session]:
+        """A fresh session whose transaction holds the write lock from its start.
+
+        On SQLite this is ``BEGIN IMMEDIATE``; on PostgreSQL an ordinary transaction
+        (use ``with_for_update()`` on the rows you check).  Commits on success.
+        """
+        if cluster_id is None:
+            cluster_id = self.session.info.get("cluster_id")
+        session = self.new_session(cluster_id)
+        try:
+            session.connection(execution_options={"sqlite_immediate": True})
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+
+db = Database()
+
+
+def changes_of(obj) -> dict[str, list]:
+    """Field-level changes of a dirty object: ``{field: [old, new]}``."""
+    out = {}
+    state = inspect(obj)
+    for attr in state.mapper.column_attrs:
+        hist = state.attrs[attr.key].history
+        if hist.has_changes():
+            old = hist.deleted[0] if hist.deleted else None
+            new = hist.added[0] if hist.added else None
+            if old != new:
+                out[attr.key] = [old, new]
+    return out

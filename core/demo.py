@@ -1,0 +1,70 @@
+"""``grappe demo``: a fresh demo federation with clusters running different modules."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import current_app
+
+from . import migrate
+from .auth import create_user
+from .database import db
+from .modules import enable
+from .services import create_cluster, grant_role
+
+DEMO_CLUSTERS = [
+    # slug, name, wanted modules, timezone, language
+    ("automotive", "Automotive Cluster", ("crm", "events", "training", "projects", "billing"), "Europe/Vienna", "en"),
+    ("plastics", "Cluster Plasturgie", ("crm", "events", "billing"), "Europe/Paris", "fr"),
+    ("hr", "Human Resources Network", ("crm", "training"), "Europe/Vienna", "en"),
+    ("wood", "Cluster Bois", ("crm",), "Europe/Paris", "fr"),
+]
+
+
+def _password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def build_demo(rng, echo=print) -> list[tuple[str, str, str]]:
+    """Migrate, create clusters, users and every plugin's demo data; return the logins."""
+    migrate.upgrade(echo=lambda *_: None)
+    host = current_app.extensions["grappe.host"]
+    loaded = {i.name for i in host.loaded()}
+    clusters = []
+    for slug, name, wanted, tz, lang in DEMO_CLUSTERS:
+        cluster = create_cluster(slug, name, timezone=tz, language=lang, legal_name=f"{name} (association)",
+                                 city="Linz" if tz == "Europe/Vienna" else "Lyon",
+                                 country="AT" if tz == "Europe/Vienna" else "FR")
+        db.session.commit()
+        modules = [m for m in wanted if m in loaded]
+        if modules:
+            enable(cluster, modules)
+        clusters.append(cluster)
+        echo(f"cluster {slug:12} modules: {', '.join(cluster.module_names) or '-'}")
+
+    logins = []
+    admin_pw = _password()
+    create_user("admin@grappe.example", admin_pw, name="Federation Admin", federation_admin=True)
+    logins.append(("admin@grappe.example", admin_pw, "federation admin (every cluster)"))
+    for cluster, role in ((clusters[0], "manager"), (clusters[1], "staff"), (clusters[2], "admin")):
+        pw = _password()
+        email = f"{role}.{cluster.slug}@grappe.example"
+        user = create_user(email, pw, name=f"{role.title()} {cluster.name}", language=cluster.language)
+        db.session.flush()
+        grant_role(user, cluster, role)
+        logins.append((email, pw, f"{role} of {cluster.slug}"))
+    viewer_pw = _password()
+    viewer = create_user("viewer@grappe.example", viewer_pw, name="Read-only Viewer")
+    db.session.flush()
+    for cluster in clusters:
+        grant_role(viewer, cluster, "viewer")
+    logins.append(("viewer@grappe.example", viewer_pw, "viewer of every cluster"))
+    db.session.commit()
+
+    for info in host.loaded():
+        impls = [i for i in host.pm.hook.grappe_demo_data.get_hookimpls() if i.plugin_name == info.name]
+        for impl in impls:
+            impl.function(clusters=clusters, rng=rng)
+            db.session.commit()
+            echo(f"demo data: {info.name}")
+    return logins

@@ -1,0 +1,240 @@
+"""Core tables: clusters, modules per cluster, users, roles, tokens, audit, jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .database import Base, UTCDateTime, utcnow
+
+ROLES = ("viewer", "staff", "manager", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+class Cluster(Base):
+    """A network of member companies run by one team; owns its data and modules."""
+
+    __tablename__ = "core_cluster"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    legal_name: Mapped[str] = mapped_column(String(200), default="")
+    street: Mapped[str] = mapped_column(String(200), default="")
+    postcode: Mapped[str] = mapped_column(String(20), default="")
+    city: Mapped[str] = mapped_column(String(100), default="")
+    country: Mapped[str] = mapped_column(String(2), default="FR")
+    siren: Mapped[str] = mapped_column(String(9), default="")
+    vat_number: Mapped[str] = mapped_column(String(20), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    language: Mapped[str] = mapped_column(String(5), default="fr")
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    logo_mimetype: Mapped[str] = mapped_column(String(50), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    modules: Mapped[list["ClusterModule"]] = relationship(
+        back_populates="cluster", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def has_module(self, name: str) -> bool:
+        return any(m.module == name for m in self.modules)
+
+    @property
+    def module_names(self) -> list[str]:
+        return sorted(m.module for m in self.modules)
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.slug}>"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClusterModule(Base):
+    """A module enabled for a cluster (no row: disabled; the data stays either way)."""
+
+    __tablename__ = "core_cluster_module"
+
+    cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("core_cluster.id", ondelete="CASCADE"), primary_key=True
+    )
+    module: Mapped[str] = mapped_column(String(60), primary_key=True)
+    enabled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    cluster: Mapped[Cluster] = relationship(back_populates="modules")
+
+
+class ClusterSetting(Base):
+    """A plugin's per-cluster setting (``<plugin>.<name>``), stored as JSON."""
+
+    __tablename__ = "core_cluster_setting"
+
+    cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("core_cluster.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+
+
+class Counter(Base):
+    """Named counters every process reads; ``modules`` versions the module table."""
+
+    __tablename__ = "core_counter"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class User(Base):
+    """A staff account (Flask-Login user)."""
+
+    __tablename__ = "core_user"
+    __audited__ = True
+    __audit_exclude__ = ("password_hash", "failed_logins", "locked_until", "last_login_at")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(5), default="")
+    is_federation_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    roles: Mapped[list["RoleAssignment"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    # Flask-Login protocol
+    is_anonymous = False
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def role_in(self, cluster_id: int) -> str | None:
+        """The user's role in a cluster; federation admins are admins everywhere."""
+        if self.is_federation_admin:
+            return "admin"
+        for assignment in self.roles:
+            if assignment.cluster_id == cluster_id:
+                return assignment.role
+        return None
+
+    def has_role(self, cluster_id: int, role: str) -> bool:
+        mine = self.role_in(cluster_id)
+        return mine is not None and ROLE_RANK[mine] >= ROLE_RANK[role]
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class RoleAssignment(Base):
+    """A user's role in one cluster."""
+
+    __tablename__ = "core_role_assignment"
+    __audited__ = True
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(
+        ForeignKey("core_cluster.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(20))
+
+    user: Mapped[User] = relationship(back_populates="roles")
+    cluster: Mapped[Cluster] = relationship(lazy="joined")
+
+
+class ApiToken(Base):
+    """A bearer token of a user; only its SHA-256 is stored."""
+
+    __tablename__ = "core_api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class AuditEntry(Base):
+    """Who did what to which record, when; field-level changes for updates."""
+
+    __tablename__ = "core_audit_entry"
+    __table_args__ = (
+        Index("ix_core_audit_entry_cluster_at", "cluster_id", "at"),
+        Index("ix_core_audit_entry_object", "object_type", "object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"), index=True)
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("core_cluster.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(40))
+    object_type: Mapped[str] = mapped_column(String(60), default="")
+    object_id: Mapped[str] = mapped_column(String(60), default="")
+    summary: Mapped[str] = mapped_column(String(300), default="")
+    changes: Mapped[dict | None] = mapped_column(JSON, default=None)
+
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Job(Base):
+    """A background job and its progress."""
+
+    __tablename__ = "core_job"
+    __table_args__ = (Index("ix_core_job_cluster_created", "cluster_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("core_cluster.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued running done failed
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict | None] = mapped_column(JSON, default=None)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    @property
+    def percent(self) -> int:
+        if self.status == "done":
+            return 100
+        return int(100 * self.done / self.total) if self.total else 0

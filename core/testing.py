@@ -1,0 +1,175 @@
+"""Pytest fixtures for Grappe and its plugins (``pytest_plugins = ["core.testing"]``).
+
+The database is ``GRAPPE_TEST_DATABASE_URL`` (PostgreSQL in CI) or a SQLite file in a
+temporary folder.  Its schema is built once per test session through the real
+migrations; every test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import inspect, text
+
+from . import migrate
+from .app import create_app
+from .auth import create_user
+from .database import Base, db
+from .modules import enable
+from .services import create_cluster, grant_role
+
+TEST_PASSWORD = "correct-horse-battery"
+
+
+def _is_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("GRAPPE_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def instance_path(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("instance")
+    os.environ["GRAPPE_INSTANCE"] = str(path)
+    return str(path)
+
+
+class GrappeClient(FlaskClient):
+    """Test client; ``app.test_client(user=u)`` starts logged in as ``u``."""
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            self.login_as(user)
+
+    def login_as(self, user) -> None:
+        from flask_login.utils import _create_identifier
+
+        with self.application.test_request_context(environ_base=self.environ_base):
+            ident = _create_identifier()
+        with self.session_transaction() as sess:
+            sess["_user_id"] = user.get_id()
+            sess["_fresh"] = True
+            sess["_id"] = ident
+
+
+def make_test_app(database_url: str, instance_path: str, plugins=None, **config) -> Flask:
+    """An app on the test database (CSRF off unless asked, fast password hashing)."""
+    os.environ["GRAPPE_INSTANCE"] = instance_path
+    settings = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_hex(16),
+        "WTF_CSRF_ENABLED": False,
+        "FAST_PASSWORD_HASHING": True,
+        "JOBS_IMMEDIATE": True,
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_SECURE": False,
+        "SERVER_NAME": None,
+    }
+    settings.update(config)
+    app = create_app(settings, plugins=plugins)
+    app.test_client_class = GrappeClient
+    return app
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url, instance_path) -> str:
+    app = make_test_app(database_url, instance_path)
+    with app.app_context():
+        _drop_everything()
+        migrate.upgrade(echo=lambda *_: None)
+    return database_url
+
+
+def _drop_everything() -> None:
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    else:
+        Base.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            for name in inspect(conn).get_table_names():
+                conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+
+
+def truncate_all() -> None:
+    """Empty every Grappe table (keeps the schema and the Alembic versions)."""
+    engine = db.engine
+    names = [t.name for t in Base.metadata.sorted_tables if inspect(engine).has_table(t.name)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            if names:
+                conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
+        else:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            for name in reversed(names):
+                conn.execute(text(f'DELETE FROM "{name}"'))
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+@pytest.fixture
+def app(_schema, instance_path) -> Iterator[Flask]:
+    """The app with every installed plugin, on empty tables, inside an app context."""
+    app = make_test_app(_schema, instance_path)
+    with app.app_context():
+        truncate_all()
+        yield app
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Factory:
+    """Small helpers to build clusters and users in tests."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def cluster(self, slug: str = "alpha", modules=("crm",), name: str | None = None, **profile):
+        cluster = create_cluster(slug, name or slug.title(), **profile)
+        db.session.commit()
+        loaded = {i.name for i in self.app.extensions["grappe.host"].loaded()}
+        wanted = [m for m in modules if m in loaded]
+        if wanted:
+            enable(cluster, wanted)
+        return cluster
+
+    def user(self, email: str = "staff@example.org", role: str | None = "staff", cluster=None,
+             federation_admin: bool = False, password: str = TEST_PASSWORD, **kwargs):
+        user = create_user(email, password, federation_admin=federation_admin, **kwargs)
+        db.session.flush()
+        if role and cluster is not None:
+            grant_role(user, cluster, role)
+        db.session.commit()
+        return user
+
+
+@pytest.fixture
+def factory(app) -> Factory:
+    return Factory(app)
+
+
+def require_or_skip(condition: bool, reason: str) -> None:
+    """Skip a test whose component is missing; in CI (CI=true) fail instead."""
+    if condition:
+        return
+    if _is_ci():
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
