@@ -173,3 +173,99 @@ def require_or_skip(condition: bool, reason: str) -> None:
     if _is_ci():
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)
+
+
+# -- real server and real browser ---------------------------------------------------
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium_path() -> str | None:
+    import shutil
+
+    return os.environ.get("GRAPPE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class LiveServer:
+    """A real HTTP server (werkzeug, threaded) serving an app on 127.0.0.1."""
+
+    def __init__(self, app: Flask):
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(_schema, instance_path):
+    """The full app (every plugin, CSRF on) behind a real HTTP server, on empty tables.
+
+    Tests build their data inside ``with live_server.app.app_context():``.
+    """
+    app = make_test_app(_schema, instance_path, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        truncate_all()
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    path = chromium_path()
+    require_or_skip(path is not None, "Chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover
+        require_or_skip(False, "playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(_browser, request):
+    """A fresh Playwright page (own cookies) in Debian's Chromium; a screenshot is kept on failure."""
+    context = _browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+    yield pg
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        out = os.path.join(os.getcwd(), "test-artifacts")
+        os.makedirs(out, exist_ok=True)
+        try:
+            pg.screenshot(path=os.path.join(out, f"{request.node.name}.png"), full_page=True)
+        except Exception:  # noqa: BLE001
+            pass
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        item.rep_call = report
+
+
+def browser_login(page, base_url: str, email: str, password: str = TEST_PASSWORD) -> None:
+    """Sign in through the real login form."""
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("networkidle")
