@@ -139,8 +139,18 @@ def _install_request_hooks(app: Flask) -> None:
 
     @app.url_value_preprocessor
     def _pull_cluster(_endpoint, values):
+        # Per-request state starts clean even when an app context outlives the
+        # request (tests that hold one open while several clients call in).
+        for key in ("_login_user", "cluster", "cluster_slug", "enabled_modules", "my_clusters"):
+            g.pop(key, None)
+        db.session.info.pop("cluster_id", None)
         if values and "cluster" in values:
             g.cluster_slug = values.pop("cluster")
+
+    @app.teardown_request
+    def _forget_cluster(_exc=None):
+        if "_grappe_session" in g:
+            g._grappe_session.info.pop("cluster_id", None)
 
     @app.url_defaults
     def _add_cluster(endpoint, values):

@@ -259,6 +259,26 @@ def _admin_lists() -> dict:
     return {"roles": roles, "role_form": RoleForm()}
 
 
+@bp.route("/<cluster>/admin/purge", methods=["POST"])
+@requires("core.admin")
+def cluster_purge():
+    """Delete a disabled module's data for this cluster (typed confirmation)."""
+    from .purge import PurgeError, purge
+
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    module = request.form.get("module", "")
+    try:
+        counts = purge(g.cluster, module, request.form.get("confirm", "").strip())
+    except PurgeError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("core.cluster_admin")), 303
+    flash(_("%(n)s records of %(module)s deleted for this cluster.", n=sum(counts.values()), module=module), "success")
+    return redirect(url_for("core.cluster_admin"))
+
+
 @bp.route("/<cluster>/admin/roles", methods=["POST"])
 @requires("core.admin")
 def cluster_roles():

@@ -216,6 +216,25 @@ def modules_disable(slug, name):
     click.echo(f"Disabled {name} for {slug}; its data is kept.")
 
 
+@modules.command("purge")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--yes", "confirm", help="The cluster's slug again, to confirm.")
+@with_app
+def modules_purge(slug, name, confirm):
+    """Delete a disabled module's data for one cluster (asks for the slug again)."""
+    from .purge import PurgeError, purge
+
+    cluster = _cluster(slug)
+    if confirm is None:
+        confirm = click.prompt(f"This deletes every {name} record of {slug}. Type '{slug}' to confirm")
+    try:
+        counts = purge(cluster, name, confirm)
+    except PurgeError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"Purged {sum(counts.values())} rows of {name} for {slug}.")
+
+
 # -- users -------------------------------------------------------------------------
 def _read_password(email: str) -> str:
     from .auth import validate_new_password
