@@ -16,7 +16,7 @@ DEMO_CLUSTERS = [
     # slug, name, wanted modules, timezone, language
     ("automotive", "Automotive Cluster", ("crm", "events", "training", "projects", "billing"), "Europe/Vienna", "en"),
     ("plastics", "Cluster Plasturgie", ("crm", "events", "billing"), "Europe/Paris", "fr"),
-    ("hr", "Human Resources Network", ("crm", "training"), "Europe/Vienna", "en"),
+    ("hr-network", "Human Resources Network", ("crm", "training"), "Europe/Vienna", "en"),
     ("wood", "Cluster Bois", ("crm",), "Europe/Paris", "fr"),
 ]
 

@@ -96,8 +96,9 @@ def discover(explicit: Iterable[ModuleType | str] | None = None) -> list[PluginI
         except PluginError as exc:
             info.error = str(exc)
         except Exception as exc:  # a broken third-party plugin must not take us down
-            last = traceback.extract_tb(exc.__traceback__)[-1]
-            info.error = f"import failed: {type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
+            frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+            where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+            info.error = f"import failed: {type(exc).__name__}: {exc}{where}"
         found.append(info)
     return found
 
