@@ -35,11 +35,14 @@ def histories() -> list[tuple[str, Path]]:
 
 
 def owned_metadata(owner: str) -> MetaData:
-    """The tables of one owner (by table-name prefix), for autogenerate."""
+    """The metadata autogenerate compares for one owner.
+
+    Every table is copied, so that foreign keys to another owner's tables (``core_cluster``)
+    resolve; ``include_object`` keeps the comparison to the owner's tables (by prefix).
+    """
     meta = MetaData(naming_convention=Base.metadata.naming_convention)
     for table in Base.metadata.sorted_tables:
-        if table.name.startswith(f"{owner}_"):
-            table.to_metadata(meta)
+        table.to_metadata(meta)
     return meta
 
 
