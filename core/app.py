@@ -163,8 +163,8 @@ def _install_request_hooks(app: Flask) -> None:
     def _gate():
         """The one gate: cluster, module enabled, login, role and permission."""
         view = app.view_functions.get(request.endpoint or "")
-        if view is None:
-            return None
+        if view is None or request.endpoint == "static" or request.endpoint.endswith(".static"):
+            return None  # static files are public: the login page needs its stylesheet
         if auth.is_api_request():
             # the API authenticates by bearer token only: a browser's session cookie
             # never authorizes an API call (no CSRF through the API)
