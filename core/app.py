@@ -8,7 +8,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterable
 
-from flask import Blueprint, Flask, g, jsonify, render_template, request
+from flask import Blueprint, Flask, g, has_request_context, jsonify, render_template, request
 from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -123,6 +123,8 @@ def _register_plugin_blueprint(app: Flask, plugin: str, bp: Blueprint) -> None:
 
 
 def _select_locale():
+    if not has_request_context():
+        return None  # CLI, jobs: the default locale
     if current_user and current_user.is_authenticated and current_user.language in LANGUAGES:
         return current_user.language
     return request.accept_languages.best_match(LANGUAGES) or "en"

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from importlib.metadata import EntryPoint, entry_points
 from typing import Iterator
 
 import pytest
 from flask import Flask
+from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from sqlalchemy import inspect, text
 
@@ -45,8 +47,41 @@ def instance_path(tmp_path_factory) -> str:
     return str(path)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "extra_plugins(*modules): the app and live_server fixtures load these plugin modules "
+        "besides every installed one",
+    )
+
+
+def installed_plugins() -> list[EntryPoint]:
+    """The ``grappe.plugins`` entry points: what ``create_app()`` discovers by itself.
+
+    ``make_test_app(..., plugins=[*installed_plugins(), fake])`` is the real platform plus a
+    throwaway plugin.
+    """
+    from .plugins import ENTRY_POINT_GROUP
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
+def _plugins_for(request) -> list | None:
+    """Every installed plugin plus the test's ``@pytest.mark.extra_plugins(...)``, or None."""
+    marker = request.node.get_closest_marker("extra_plugins")
+    if marker is None:
+        return None
+    return [*installed_plugins(), *marker.args]
+
+
 class GrappeClient(FlaskClient):
-    """Test client; ``app.test_client(user=u)`` starts logged in as ``u``."""
+    """Test client; ``app.test_client(user=u)`` starts logged in as ``u``.
+
+    Each request runs in an app context of its own, as in production (its own ``g``
+    and database session), even when the test holds the app's context open: before
+    the request the test's session is committed (what it added is visible to the
+    request), after it the test's session is expired (it sees what the request wrote).
+    """
 
     def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,9 +98,27 @@ class GrappeClient(FlaskClient):
             sess["_fresh"] = True
             sess["_id"] = ident
 
+    def run_wsgi_app(self, environ, buffered=False):
+        outer = _cv_app.get(None)
+        if self.preserve_context or outer is None or outer.app is not self.application:
+            return super().run_wsgi_app(environ, buffered=buffered)
+        session = outer.g.get("_grappe_session")
+        if session is not None and session.in_transaction():
+            session.commit()
+        with self.application.app_context():
+            # buffered: the response body is produced inside the request's own context
+            result = super().run_wsgi_app(environ, buffered=True)
+        if session is not None:
+            session.expire_all()
+        return result
+
 
 def make_test_app(database_url: str, instance_path: str, plugins=None, **config) -> Flask:
-    """An app on the test database (CSRF off unless asked, fast password hashing)."""
+    """An app on the test database (CSRF off unless asked, fast password hashing).
+
+    :param plugins: plugin modules, import paths (``"pkg.hooks"``) or entry points to load
+        instead of the installed ones (see :func:`installed_plugins`).
+    """
     os.environ["GRAPPE_INSTANCE"] = instance_path
     settings = {
         "TESTING": True,
@@ -109,8 +162,9 @@ def _drop_everything() -> None:
 def truncate_all() -> None:
     """Empty every Grappe table (keeps the schema and the Alembic versions)."""
     engine = db.engine
-    names = [t.name for t in Base.metadata.sorted_tables if inspect(engine).has_table(t.name)]
     with engine.begin() as conn:
+        existing = set(inspect(conn).get_table_names())
+        names = [t.name for t in Base.metadata.sorted_tables if t.name in existing]
         if engine.dialect.name == "postgresql":
             if names:
                 conn.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
@@ -122,9 +176,12 @@ def truncate_all() -> None:
 
 
 @pytest.fixture
-def app(_schema, instance_path) -> Iterator[Flask]:
-    """The app with every installed plugin, on empty tables, inside an app context."""
-    app = make_test_app(_schema, instance_path)
+def app(_schema, instance_path, request) -> Iterator[Flask]:
+    """The app with every installed plugin, on empty tables, inside an app context.
+
+    ``@pytest.mark.extra_plugins(module, ...)`` adds throwaway plugins to the installed ones.
+    """
+    app = make_test_app(_schema, instance_path, plugins=_plugins_for(request))
     with app.app_context():
         truncate_all()
         yield app
@@ -209,12 +266,13 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(_schema, instance_path):
+def live_server(_schema, instance_path, request):
     """The full app (every plugin, CSRF on) behind a real HTTP server, on empty tables.
 
-    Tests build their data inside ``with live_server.app.app_context():``.
+    Tests build their data inside ``with live_server.app.app_context():``;
+    ``@pytest.mark.extra_plugins(module, ...)`` adds throwaway plugins.
     """
-    app = make_test_app(_schema, instance_path, WTF_CSRF_ENABLED=True)
+    app = make_test_app(_schema, instance_path, plugins=_plugins_for(request), WTF_CSRF_ENABLED=True)
     with app.app_context():
         truncate_all()
     server = LiveServer(app)
