@@ -56,10 +56,19 @@ def _config() -> Config:
     return cfg
 
 
-def _include_object(owner):
+def _include_object(owner, dialect: str | None = None):
     def include(obj, name, type_, reflected, compare_to):
         if type_ == "table":
             return bool(name) and name.startswith(f"{owner}_")
+        if type_ == "index" and dialect:
+            # an index declared with .ddl_if(dialect="postgresql") exists only there
+            # (owned_metadata's copies lose it: read it on the model's own index)
+            model_index = compare_to if reflected else obj
+            table = Base.metadata.tables.get(getattr(getattr(model_index, "table", None), "name", ""))
+            original = next((i for i in table.indexes if i.name == name), None) if table is not None else None
+            ddl_if = getattr(original, "_ddl_if", None)
+            if ddl_if is not None and ddl_if.dialect and ddl_if.dialect != dialect:
+                return False
         return True
     return include
 
@@ -87,7 +96,7 @@ def upgrade(target: str = "heads", owners: list[str] | None = None, echo=print) 
                 target_metadata=owned_metadata(owner),
                 version_table=f"alembic_version_{owner}",
                 render_as_batch=conn.dialect.name == "sqlite",
-                include_object=_include_object(owner),
+                include_object=_include_object(owner, conn.dialect.name),
                 transaction_per_migration=False,
             )
             with env.begin_transaction():
@@ -112,7 +121,7 @@ def pending_changes(owner: str) -> list:
     """Differences between an owner's models and the database (empty when in step)."""
     with db.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={
-            "include_object": _include_object(owner),
+            "include_object": _include_object(owner, conn.dialect.name),
             "render_as_batch": conn.dialect.name == "sqlite",
             "compare_type": True,
         })
@@ -129,7 +138,7 @@ def revision(owner: str, message: str, autogenerate: bool = True) -> Path:
     if autogenerate:
         with db.engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={
-                "include_object": _include_object(owner),
+                "include_object": _include_object(owner, conn.dialect.name),
                 "render_as_batch": True,
                 "compare_type": True,
                 "target_metadata": owned_metadata(owner),
