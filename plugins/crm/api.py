@@ -1,0 +1,243 @@
+"""The CRM's public API: the only module other plugins may import (declare ``depends=("crm",)``).
+
+Plain functions returning plain data, working inside an app context on ``db.session``.
+Functions that take a ``cluster_id`` answer for that cluster, whatever cluster the
+current request is for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterable, Iterator
+
+from sqlalchemy import or_, select
+
+from core import db
+
+from . import filters as _filters
+from .models import (
+    ConsentRecord,
+    Competence,
+    Membership,
+    Organization,
+    Person,
+    PersonOrganization,
+    Segment,
+)
+from .text import normalize
+
+CONSENT_PURPOSES = ("newsletter", "event_invitations")
+_CHUNK = 5000
+_ALL = {"all_clusters": True}
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    """What another plugin needs to know of a person."""
+
+    id: int
+    first_name: str
+    last_name: str
+    full_name: str
+    email: str
+    phone: str
+    language: str  # "fr", "en" or "" (unknown: use the cluster's language)
+    organization_id: int | None  # the main organization
+    organization_name: str
+    erased: bool
+
+
+def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+    ids = list(dict.fromkeys(int(i) for i in ids))
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start:start + _CHUNK]
+
+
+# -- persons -----------------------------------------------------------------------
+def get_persons(ids: Iterable[int]) -> dict[int, PersonInfo]:
+    """Persons by id (missing ids are left out); three queries whatever the number."""
+    persons: dict[int, tuple] = {}
+    main_org: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        for row in db.session.execute(
+                select(Person.id, Person.first_name, Person.last_name, Person.email, Person.phone,
+                       Person.language, Person.erased_at).where(Person.id.in_(chunk))):
+            persons[row.id] = row
+        rows = db.session.execute(
+            select(PersonOrganization.person_id, PersonOrganization.organization_id)
+            .where(PersonOrganization.person_id.in_(chunk))
+            .order_by(PersonOrganization.person_id, PersonOrganization.main.desc(), PersonOrganization.organization_id)
+        ).all()
+        for person_id, org_id in rows:
+            main_org.setdefault(person_id, org_id)
+    names = organization_names(main_org.values())
+    return {
+        pid: PersonInfo(
+            id=p.id, first_name=p.first_name, last_name=p.last_name,
+            full_name=f"{p.first_name} {p.last_name}".strip(),
+            email=p.email or "", phone=p.phone, language=p.language or "",
+            organization_id=main_org.get(pid), organization_name=names.get(main_org.get(pid), ""),
+            erased=p.erased_at is not None,
+        )
+        for pid, p in persons.items()
+    }
+
+
+def get_person(person_id: int) -> PersonInfo | None:
+    return get_persons([person_id]).get(person_id)
+
+
+def find_or_create_person(*, email: str, first_name: str, last_name: str, organization_name: str | None = None,
+                          language: str | None = None, source: str = "") -> tuple[int, bool]:
+    """Match a person by e-mail (case-insensitive), else create them; return ``(id, created)``.
+
+    A matched person is not changed.  A new person is linked to the organization named
+    ``organization_name`` (matched by name, case and accents aside, else created).
+    Adds to ``db.session`` and flushes; the caller commits.
+
+    :raises ValueError: the e-mail is invalid, or a name is missing.
+    """
+    from . import services
+
+    return services.find_or_create_person(email=email, first_name=first_name, last_name=last_name,
+                                          organization_name=organization_name, language=language, source=source)
+
+
+def search_persons(query: str, limit: int = 20) -> list[PersonInfo]:
+    """Persons whose names, e-mail or phone contain every word (case and accents aside)."""
+    if not _filters.words(query or ""):
+        return []
+    stmt = _filters.person_search(select(Person.id), query).where(Person.erased_at.is_(None)) \
+        .order_by(Person.name_key, Person.id).limit(limit)
+    ids = db.session.execute(stmt).scalars().all()
+    found = get_persons(ids)
+    return [found[i] for i in ids if i in found]
+
+
+def consenting_person_ids(person_ids: Iterable[int], purpose: str) -> set[int]:
+    """The persons who may be contacted for ``purpose`` (``newsletter`` or ``event_invitations``).
+
+    The latest consent record of a person for that purpose decides.  With no record:
+    *newsletter* is refused (opt-in), *event_invitations* is allowed (a cluster invites
+    its contacts to its events until they withdraw).  Erased persons never consent.
+    """
+    if purpose not in CONSENT_PURPOSES:
+        raise ValueError(f"unknown consent purpose {purpose!r} (one of {', '.join(CONSENT_PURPOSES)})")
+    out: set[int] = set()
+    for chunk in _chunks(person_ids):
+        alive = set(db.session.execute(
+            select(Person.id).where(Person.id.in_(chunk), Person.erased_at.is_(None))).scalars())
+        latest: dict[int, str] = {}
+        for pid, status in db.session.execute(
+                select(ConsentRecord.person_id, ConsentRecord.status)
+                .where(ConsentRecord.person_id.in_(chunk), ConsentRecord.purpose == purpose)
+                .order_by(ConsentRecord.at, ConsentRecord.id)):
+            latest[pid] = status
+        default = "granted" if purpose == "event_invitations" else "withdrawn"
+        out.update(pid for pid in alive if latest.get(pid, default) == "granted")
+    return out
+
+
+# -- organizations -----------------------------------------------------------------
+def organization_names(ids: Iterable[int | None]) -> dict[int, str]:
+    """Display names of organizations by id (missing ids are left out)."""
+    out: dict[int, str] = {}
+    for chunk in _chunks(i for i in ids if i is not None):
+        for oid, legal, trade in db.session.execute(
+                select(Organization.id, Organization.legal_name, Organization.trade_name)
+                .where(Organization.id.in_(chunk))):
+            out[oid] = trade or legal
+    return out
+
+
+def find_organization_by_name(name: str) -> int | None:
+    """The id of an organization with this name (case and accents aside), or None."""
+    key = normalize(name)
+    return db.session.execute(
+        select(Organization.id).where(Organization.name_key == key).order_by(Organization.id).limit(1)
+    ).scalar_one_or_none()
+
+
+# -- memberships ---------------------------------------------------------------------
+def _member_stmt(cluster_id: int, on: date):
+    return select(Membership.organization_id).where(
+        Membership.cluster_id == cluster_id,
+        Membership.status == "member",
+        Membership.start_date <= on,
+        or_(Membership.end_date.is_(None), Membership.end_date >= on),
+    ).execution_options(**_ALL)
+
+
+def is_member(organization_id: int | None, cluster_id: int, on: date) -> bool:
+    """Is the organization a member of the cluster on that date (member prices)?"""
+    if organization_id is None:
+        return False
+    return db.session.execute(
+        _member_stmt(cluster_id, on).where(Membership.organization_id == organization_id).limit(1)
+    ).first() is not None
+
+
+def member_ids(organization_ids: Iterable[int | None], cluster_id: int, on: date) -> set[int]:
+    """Of these organizations, those that are members of the cluster on that date."""
+    out: set[int] = set()
+    for chunk in _chunks(i for i in organization_ids if i is not None):
+        out.update(db.session.execute(
+            _member_stmt(cluster_id, on).where(Membership.organization_id.in_(chunk))).scalars())
+    return out
+
+
+# -- segments ------------------------------------------------------------------------
+def list_segments(cluster_id: int) -> list[tuple[int, str]]:
+    """The cluster's saved segments, ``(id, name)`` by name."""
+    return [tuple(row) for row in db.session.execute(
+        select(Segment.id, Segment.name).where(Segment.cluster_id == cluster_id)
+        .order_by(Segment.name).execution_options(**_ALL))]
+
+
+def segment_person_ids(segment_id: int, cluster_id: int) -> list[int]:
+    """The persons (not erased) of the organizations a segment of this cluster matches.
+
+    :raises LookupError: no such segment in this cluster.
+    """
+    segment = db.session.execute(
+        select(Segment).where(Segment.id == segment_id, Segment.cluster_id == cluster_id).execution_options(**_ALL)
+    ).scalar_one_or_none()
+    if segment is None:
+        raise LookupError(f"no segment {segment_id} in cluster {cluster_id}")
+    orgs = _filters.organization_ids(segment.filters or {}, cluster_id)
+    stmt = (select(PersonOrganization.person_id).join(Person, Person.id == PersonOrganization.person_id)
+            .where(PersonOrganization.organization_id.in_(orgs), Person.erased_at.is_(None))
+            .distinct().order_by(PersonOrganization.person_id).execution_options(**_ALL))
+    return list(db.session.execute(stmt).scalars())
+
+
+def segment_organization_ids(segment_id: int, cluster_id: int) -> list[int]:
+    """The organizations a segment of this cluster matches (:raises LookupError:)."""
+    segment = db.session.execute(
+        select(Segment).where(Segment.id == segment_id, Segment.cluster_id == cluster_id).execution_options(**_ALL)
+    ).scalar_one_or_none()
+    if segment is None:
+        raise LookupError(f"no segment {segment_id} in cluster {cluster_id}")
+    stmt = _filters.organization_ids(segment.filters or {}, cluster_id).order_by(Organization.id)
+    return list(db.session.execute(stmt.execution_options(**_ALL)).scalars())
+
+
+# -- competences ---------------------------------------------------------------------
+def competence_choices() -> list[tuple[int, str]]:
+    """The shared competence vocabulary, ``(id, name)`` by name (event topics use it)."""
+    return [tuple(row) for row in db.session.execute(select(Competence.id, Competence.name).order_by(Competence.key))]
+
+
+def competence_names(ids: Iterable[int]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for chunk in _chunks(ids):
+        out.update(dict(db.session.execute(select(Competence.id, Competence.name).where(Competence.id.in_(chunk))).all()))
+    return out
+
+
+__all__ = [
+    "PersonInfo", "CONSENT_PURPOSES", "get_person", "get_persons", "find_or_create_person", "search_persons",
+    "consenting_person_ids", "organization_names", "find_organization_by_name", "is_member", "member_ids",
+    "list_segments", "segment_person_ids", "segment_organization_ids", "competence_choices", "competence_names",
+]

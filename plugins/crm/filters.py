@@ -1,0 +1,107 @@
+"""Organization filters: what the list page, the API, exports and segments share.
+
+A filter is a plain dict (stored as JSON in a segment) with these optional keys:
+``q`` (words, matched case- and accent-insensitively), ``kind``, ``sector`` (a NACE
+code or its prefix), ``size``, ``country``, ``tag`` (a tag name), ``competence`` and
+``need`` (competence ids), ``membership`` (``member``, ``prospect``, ``former`` or
+``none``, in the cluster the filter is applied for).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Select, and_, exists, not_, or_, select
+
+from .models import Membership, Organization, OrganizationCompetence, OrganizationTag, Person, Tag
+from .text import like_pattern, normalize
+
+FILTER_KEYS = ("q", "kind", "sector", "size", "country", "tag", "competence", "need", "membership")
+MEMBERSHIP_FILTERS = ("member", "prospect", "former", "none")
+
+
+def clean(filters: dict | None) -> dict:
+    """Keep the known, non-empty keys (values as strings)."""
+    out = {}
+    for key in FILTER_KEYS:
+        value = (filters or {}).get(key)
+        if value not in (None, ""):
+            out[key] = str(value).strip()
+    return {k: v for k, v in out.items() if v}
+
+
+def words(query: str) -> list[str]:
+    return normalize(query).split()[:8]
+
+
+def match_words(column, query: str):
+    """``column LIKE '%w%'`` for every word of the query (all must match)."""
+    return and_(*(column.like(like_pattern(w), escape="\\") for w in words(query)))
+
+
+def current_member_clause(cluster_id: int, on: date | None = None):
+    on = on or date.today()
+    return exists().where(
+        Membership.organization_id == Organization.id,
+        Membership.cluster_id == cluster_id,
+        Membership.status == "member",
+        Membership.start_date <= on,
+        or_(Membership.end_date.is_(None), Membership.end_date >= on),
+    )
+
+
+def apply(stmt: Select, filters: dict, cluster_id: int | None) -> Select:
+    """Narrow a select over :class:`Organization` by a filter dict."""
+    f = clean(filters)
+    if f.get("q") and words(f["q"]):
+        stmt = stmt.where(match_words(Organization.search, f["q"]))
+    if f.get("kind"):
+        stmt = stmt.where(Organization.kind == f["kind"])
+    if f.get("sector"):
+        code = f["sector"]
+        stmt = stmt.where(or_(Organization.sector == code, Organization.sector.like(like_pattern(code)[1:], escape="\\")))
+    if f.get("size"):
+        stmt = stmt.where(Organization.size_band == f["size"])
+    if f.get("country"):
+        stmt = stmt.where(Organization.country == f["country"].upper())
+    if f.get("tag"):
+        stmt = stmt.where(exists().where(
+            OrganizationTag.organization_id == Organization.id,
+            OrganizationTag.tag_id == Tag.id,
+            Tag.key == normalize(f["tag"]),
+        ))
+    for key, kind in (("competence", "has"), ("need", "needs")):
+        if f.get(key, "").isdigit():
+            stmt = stmt.where(exists().where(
+                OrganizationCompetence.organization_id == Organization.id,
+                OrganizationCompetence.competence_id == int(f[key]),
+                OrganizationCompetence.kind == kind,
+            ))
+    status = f.get("membership")
+    if status and cluster_id is not None:
+        today = date.today()
+        member_now = current_member_clause(cluster_id, today)
+        in_cluster = Membership.organization_id == Organization.id, Membership.cluster_id == cluster_id
+        if status == "member":
+            stmt = stmt.where(member_now)
+        elif status == "prospect":
+            stmt = stmt.where(exists().where(
+                *in_cluster, Membership.status == "prospect",
+                or_(Membership.end_date.is_(None), Membership.end_date >= today)), not_(member_now))
+        elif status == "former":
+            stmt = stmt.where(exists().where(*in_cluster, Membership.status.in_(("member", "former"))),
+                              not_(member_now))
+        elif status == "none":
+            stmt = stmt.where(not_(exists().where(*in_cluster)))
+    return stmt
+
+
+def person_search(stmt: Select, query: str) -> Select:
+    if words(query):
+        stmt = stmt.where(match_words(Person.search, query))
+    return stmt
+
+
+def organization_ids(filters: dict, cluster_id: int | None) -> Select:
+    """A select of the ids of the organizations matching a filter (for subqueries)."""
+    return apply(select(Organization.id), filters, cluster_id)
