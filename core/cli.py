@@ -407,6 +407,24 @@ def demo(host, port, no_serve, seed):
     _serve(app, host, port)
 
 
+@cli.command()
+@click.option("--scale", default=1.0, show_default=True, type=float,
+              help="Size of the synthetic federation; 1.0 is Clusterland (40,000 organizations...).")
+@click.option("--db", "db_url", default=None,
+              help="SQLAlchemy URL of a database of its own (it is emptied); default: a new SQLite file.")
+@click.option("--out", default=None, type=click.Path(dir_okay=False),
+              help="JSON results file; default bench/results/<timestamp>.json.")
+@click.option("--repeat", default=30, show_default=True, type=int, help="Requests per page, calls per operation.")
+def bench(scale, db_url, out, repeat):
+    """Benchmark Grappe on a synthetic federation, beside a bare Flask + SQLAlchemy app."""
+    from bench.runner import BenchError, run
+
+    try:
+        run(scale=scale, db=db_url, out=out, repeat=repeat, echo=click.echo)
+    except BenchError as exc:
+        raise click.ClickException(str(exc))
+
+
 def _add_plugin_commands() -> None:
     """Load plugin commands (the plugins are imported once for this)."""
     from .plugins import PluginHost
