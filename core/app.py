@@ -78,7 +78,7 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
     app.extensions["grappe.host"] = host
     app.extensions["grappe.modules"] = ModuleCache()
     app.extensions["grappe.permissions"] = {
-        p.name: p for _, perms in host.call_each("grappe_permissions") for p in perms
+        p.name: p for _, perms in host.call_loading("grappe_permissions") for p in perms
     }
 
     translation_dirs = [str(Path(__file__).parent / "translations")]
@@ -98,7 +98,11 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
     app.register_blueprint(builtin.api_bp, url_prefix=f"{API_PREFIX}/<cluster>/core")
     csrf.exempt(builtin.api_bp)
     app.extensions["grappe.blueprint_plugin"] = {}
-    for plugin_name, blueprints in host.call_each("grappe_blueprints"):
+    for plugin_name, blueprints in host.call_loading("grappe_blueprints"):
+        why = _blueprints_refused(app, plugin_name, blueprints)
+        if why:
+            host.mark_broken(plugin_name, why)
+            continue
         for bp in blueprints:
             _register_plugin_blueprint(app, plugin_name, bp)
 
@@ -106,12 +110,24 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
 
     jobs.init_app(app)
     _install_request_hooks(app)
+    for info in host.broken():
+        app.logger.error("plugin '%s' is broken and not loaded: %s", info.name, info.error)
     return app
 
 
+def _blueprints_refused(app: Flask, plugin: str, blueprints) -> str | None:
+    """Why a plugin's blueprints cannot be mounted (checked before mounting any), or None."""
+    if not isinstance(blueprints, (list, tuple)) or not all(isinstance(bp, Blueprint) for bp in blueprints):
+        return "grappe_blueprints must return a list of flask.Blueprint"
+    for bp in blueprints:
+        if bp.name != plugin and not bp.name.startswith(f"{plugin}_"):
+            return f"its blueprint '{bp.name}' must be named '{plugin}' or '{plugin}_...'"
+        if bp.name in app.blueprints:
+            return f"its blueprint '{bp.name}' has the name of a blueprint already mounted"
+    return None
+
+
 def _register_plugin_blueprint(app: Flask, plugin: str, bp: Blueprint) -> None:
-    if bp.name != plugin and not bp.name.startswith(f"{plugin}_"):
-        raise RuntimeError(f"plugin {plugin}: blueprint '{bp.name}' must be named '{plugin}' or '{plugin}_...'")
     if isinstance(bp, ApiBlueprint):
         app.register_blueprint(bp, url_prefix=f"{API_PREFIX}/<cluster>/{plugin}")
         csrf.exempt(bp)
@@ -138,6 +154,8 @@ def _select_timezone():
 def _install_request_hooks(app: Flask) -> None:
     from .models import Cluster
     from sqlalchemy import select
+
+    host = app.extensions["grappe.host"]
 
     @app.url_value_preprocessor
     def _pull_cluster(_endpoint, values):
@@ -183,6 +201,8 @@ def _install_request_hooks(app: Flask) -> None:
             g.enabled_modules = enabled_modules(cluster)
         plugin = app.extensions["grappe.blueprint_plugin"].get(request.blueprint or "")
         if plugin is not None:
+            if host.get(plugin) is None:
+                raise NotFound()  # broken while the app was built
             if cluster is not None and plugin not in g.enabled_modules:
                 raise NotFound()
         auth.check_request_access(view, cluster)

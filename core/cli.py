@@ -435,8 +435,11 @@ def _add_plugin_commands() -> None:
     except Exception as exc:  # noqa: BLE001
         click.echo(f"warning: plugins could not be loaded: {exc}", err=True)
         return
-    for _, commands in host.call_each("grappe_cli_commands"):
+    for plugin, commands in host.call_loading("grappe_cli_commands"):
         for command in commands:
+            if command.name in cli.commands:
+                click.echo(f"warning: plugin {plugin}: the command '{command.name}' exists already; ignored", err=True)
+                continue
             cli.add_command(command)
 
 

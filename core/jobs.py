@@ -67,7 +67,7 @@ def init_app(app: Flask) -> None:
 
     host = app.extensions["grappe.host"]
     registry: dict[str, Any] = {}
-    for _, jobs in host.call_each("grappe_jobs"):
+    for _, jobs in host.call_loading("grappe_jobs"):
         registry.update(jobs)
     app.extensions["grappe.jobs"] = {"huey": huey, "task": run_job, "registry": registry}
 

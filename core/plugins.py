@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 import traceback
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable
@@ -37,7 +38,7 @@ class PluginInfo:
     name: str
     manifest: Manifest | None = None
     module: ModuleType | None = None
-    source: str = ""  # entry point "name = module" or "explicit"
+    source: str = ""  # "entry point NAME = MODULE" or "module MODULE"
     error: str | None = None
 
     @property
@@ -73,32 +74,64 @@ def _manifest_of(module: ModuleType) -> Manifest:
     return manifest
 
 
-def discover(explicit: Iterable[ModuleType | str] | None = None) -> list[PluginInfo]:
-    """Import the plugins: the given modules, or every ``grappe.plugins`` entry point."""
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _guess_name(target: Any) -> str:
+    """A name for a plugin that could not say its own (it failed to import)."""
+    if isinstance(target, EntryPoint):
+        return target.name
+    path = target.__name__ if isinstance(target, ModuleType) else str(target).partition(":")[0]
+    parts = path.split(".")
+    if len(parts) > 1 and parts[-1] == "hooks":
+        return parts[-2]
+    return parts[-1]
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message (file:line)``, the line being the last one outside importlib."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith("<") and "importlib" not in Path(f.filename).parts]
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {_one_line(exc)}{where}"
+
+
+def discover(explicit: Iterable[ModuleType | str | EntryPoint] | None = None) -> list[PluginInfo]:
+    """Import the plugins: the given ones, or every ``grappe.plugins`` entry point.
+
+    ``explicit`` holds modules, import paths (``"pkg.hooks"`` or ``"pkg:attr"``) or entry
+    points.  A plugin that fails to import is returned broken, with the reason.
+    """
     found: list[PluginInfo] = []
-    if explicit is not None:
-        sources = [("explicit", m) for m in explicit]
-    else:
-        sources = [(f"{ep.name} = {ep.value}", ep) for ep in entry_points(group=ENTRY_POINT_GROUP)]
-    for source, target in sources:
-        guess = getattr(target, "name", None) or str(target).rsplit(".", 2)[-2 if "." in str(target) else -1]
-        info = PluginInfo(name=guess, source=source)
+    targets = list(entry_points(group=ENTRY_POINT_GROUP)) if explicit is None else list(explicit)
+    for target in targets:
+        if isinstance(target, EntryPoint):
+            source = f"entry point {target.name} = {target.value}"
+        elif isinstance(target, ModuleType):
+            source = f"module {target.__name__}"
+        else:
+            source = f"module {target}"
+        info = PluginInfo(name=_guess_name(target), source=source)
         try:
             if isinstance(target, ModuleType):
                 module = target
             elif isinstance(target, str):
-                module = importlib.import_module(target)
+                module_name, _, attr = target.partition(":")
+                module = importlib.import_module(module_name)
+                if attr:
+                    module = getattr(module, attr)
             else:
                 module = target.load()
             info.module = module
             info.manifest = _manifest_of(module)
             info.name = info.manifest.name
+            if isinstance(target, EntryPoint) and target.name != info.name:
+                raise PluginError(f"its entry point is named '{target.name}' but its manifest says '{info.name}'")
         except PluginError as exc:
             info.error = str(exc)
         except Exception as exc:  # a broken third-party plugin must not take us down
-            frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
-            where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-            info.error = f"import failed: {type(exc).__name__}: {exc}{where}"
+            info.error = f"import failed: {_describe(exc)}"
         found.append(info)
     return found
 
@@ -106,19 +139,21 @@ def discover(explicit: Iterable[ModuleType | str] | None = None) -> list[PluginI
 def resolve(infos: list[PluginInfo]) -> list[PluginInfo]:
     """Mark duplicates, missing dependencies and cycles as broken; return all in load order."""
     by_name: dict[str, PluginInfo] = {}
+    duplicates: dict[str, list[PluginInfo]] = {}
     for info in infos:
         if info.broken:
             continue
         if info.name == CORE_PLUGIN:
             info.error = "the name 'core' is reserved"
-        elif info.name in by_name:
-            other = by_name[info.name]
-            info.error = f"two plugins are named '{info.name}' ({other.source} and {info.source})"
-            other.error = info.error
         else:
-            by_name[info.name] = info
-    for name in [n for n, i in by_name.items() if i.broken]:
-        del by_name[name]
+            duplicates.setdefault(info.name, []).append(info)
+    for name, same in duplicates.items():
+        if len(same) == 1:
+            by_name[name] = same[0]
+            continue
+        sources = " and ".join(i.source for i in same)
+        for info in same:
+            info.error = f"{len(same)} plugins are named '{name}' ({sources}); none of them is loaded"
 
     order: list[PluginInfo] = []
     state: dict[str, str] = {}
@@ -135,8 +170,8 @@ def resolve(infos: list[PluginInfo]) -> list[PluginInfo]:
         state[name] = "visiting"
         for dep in info.depends:
             if dep not in by_name:
-                broken = next((i for i in infos if i.name == dep), None)
-                why = f"it is broken ({broken.error})" if broken and broken.broken else "it is not installed"
+                broken = next((i for i in infos if i.name == dep and i.broken), None)
+                why = f"it is broken ({broken.error})" if broken else "it is not installed"
                 info.error = info.error or f"depends on '{dep}', but {why}"
             else:
                 visit(dep, path + [name])
@@ -152,9 +187,15 @@ def resolve(infos: list[PluginInfo]) -> list[PluginInfo]:
 
 
 class PluginHost:
-    """One pluggy PluginManager with its plugins; stored on the app."""
+    """One pluggy PluginManager with its plugins; stored on the app.
 
-    def __init__(self, explicit: Iterable[ModuleType | str] | None = None, core_plugins: Iterable[Any] = ()):
+    Whatever is wrong with a plugin (import, manifest, dependencies, hook
+    implementations, a hook raising while the app is built) marks that plugin -- and
+    the plugins that depend on it -- broken with the reason; the others load.
+    """
+
+    def __init__(self, explicit: Iterable[ModuleType | str | EntryPoint] | None = None,
+                 core_plugins: Iterable[Any] = ()):
         self.pm = pluggy.PluginManager("grappe")
         self.pm.add_hookspecs(hookspecs)
         for obj in core_plugins:
@@ -163,23 +204,57 @@ class PluginHost:
         self.plugins: dict[str, PluginInfo] = {}
         infos = resolve(discover(explicit))
         for info in infos:
-            self.plugins[info.name if info.name not in self.plugins else f"{info.name}#{len(self.plugins)}"] = info
-            if info.broken:
-                continue
-            if any(self.plugins[d].broken for d in info.depends if d in self.plugins):
-                info.error = f"depends on a broken plugin ({', '.join(info.depends)})"
-                continue
-            try:
-                self.pm.register(info.module, name=info.name)
-            except Exception as exc:
-                info.error = f"invalid hook implementation: {exc}"
-                if self.pm.is_registered(info.module):
-                    self.pm.unregister(info.module)
+            key = info.name
+            while key in self.plugins:
+                key = f"{info.name}#{len(self.plugins)}"
+            self.plugins[key] = info
+        # plugins that add hook specifications register first, so that an implementation
+        # of their hooks is checked against the specification when it registers
+        loadable = [i for i in self.plugins.values() if not i.broken]
+        loadable.sort(key=lambda i: self.pm.parse_hookimpl_opts(i.module, "grappe_addhooks") is None)
+        for info in loadable:
+            self._register(info)
         self._check_pending()
         self._callers: dict[frozenset[str], _SubsetRelay] = {}
 
+    def _register(self, info: PluginInfo) -> None:
+        broken_deps = [d for d in info.depends if self.plugins.get(d) is None or self.plugins[d].broken]
+        if broken_deps:
+            info.error = f"depends on '{broken_deps[0]}', which is broken"
+            return
+        try:
+            self.pm.register(info.module, name=info.name)
+        except pluggy.PluginValidationError as exc:
+            info.error = f"invalid hook implementation: {_one_line(exc)}"
+        except Exception as exc:  # grappe_addhooks raised
+            info.error = f"could not register its hooks: {_describe(exc)}"
+        if info.broken and self.pm.is_registered(info.module):
+            self.pm.unregister(info.module)
+
+    def mark_broken(self, name: str, reason: str) -> list[str]:
+        """Take a loaded plugin out (and every plugin depending on it); return their names."""
+        info = self.plugins.get(name)
+        if info is None or info.broken:
+            return []
+        out = []
+        for dependent in self.dependents(name):
+            self._unload(self.plugins[dependent], f"depends on '{name}', which is broken")
+            out.append(dependent)
+        self._unload(info, reason)
+        return [name] + out
+
+    def _unload(self, info: PluginInfo, reason: str) -> None:
+        if info.broken:
+            return
+        info.error = reason
+        if self.pm.is_registered(info.module):
+            self.pm.unregister(info.module)
+        self._callers = {}
+
     def _check_pending(self) -> None:
-        """Unregister plugins that implement hooks nobody specified (typos fail loudly)."""
+        """Break plugins that implement hooks nobody specified (typos fail loudly)."""
+        specified = [n for n in dir(self.pm.hook) if not n.startswith("_")
+                     and getattr(getattr(self.pm.hook, n), "spec", None) is not None]
         for hook_name in dir(self.pm.hook):
             if hook_name.startswith("_"):
                 continue
@@ -191,18 +266,9 @@ class PluginHost:
                     continue
                 info = self.plugins.get(impl.plugin_name)
                 if info is not None and not info.broken:
-                    info.error = f"implements '{hook_name}', which no hook specification declares"
-                    self.pm.unregister(name=impl.plugin_name)
-        # dependents of what just broke break too
-        changed = True
-        while changed:
-            changed = False
-            for info in self.loaded():
-                bad = [d for d in info.depends if self.plugins.get(d) is None or self.plugins[d].broken]
-                if bad:
-                    info.error = f"depends on '{bad[0]}', which is broken"
-                    self.pm.unregister(name=info.name)
-                    changed = True
+                    close = difflib.get_close_matches(hook_name, specified, n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    self.mark_broken(info.name, f"implements '{hook_name}', which no hook specification declares{hint}")
         self.pm.check_pending()
 
     # -- queries ----------------------------------------------------------------
@@ -261,6 +327,25 @@ class PluginHost:
         results = []
         for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
             value = impl.function(**{a: kwargs[a] for a in impl.argnames})
+            if value is not None:
+                results.append((impl.plugin_name, value))
+        return results
+
+    def call_loading(self, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
+        """Like :meth:`call_each`, while the app is built: a plugin whose implementation
+        raises is marked broken (with its dependents) instead of stopping the platform."""
+        results = []
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            if impl.plugin_name not in self.plugins:  # the core: its errors are bugs
+                value = impl.function(**{a: kwargs[a] for a in impl.argnames})
+            else:
+                if self.plugins[impl.plugin_name].broken:
+                    continue
+                try:
+                    value = impl.function(**{a: kwargs[a] for a in impl.argnames})
+                except Exception as exc:  # noqa: BLE001 - reported on the modules page
+                    self.mark_broken(impl.plugin_name, f"{hook_name} raised {_describe(exc)}")
+                    continue
             if value is not None:
                 results.append((impl.plugin_name, value))
         return results
