@@ -35,3 +35,24 @@ def create_bare_app(url: str, queries: list[tuple]) -> Flask:
         return "hello"
 
     return app
+
+
+def from_env() -> Flask:
+    """The bare app for gunicorn (``bench.bare:from_env()``): the URL and the queries
+    (SQL text, literal values inlined) come from ``BENCH_DATABASE_URL`` and the JSON file
+    named by ``BENCH_BARE_QUERIES``."""
+    import json
+    import os
+
+    from sqlalchemy import text
+
+    with open(os.environ["BENCH_BARE_QUERIES"]) as fh:
+        pairs = json.load(fh)
+    return create_bare_app(os.environ["BENCH_DATABASE_URL"], [(text(p), text(c)) for p, c in pairs])
+
+
+def literal_sql(statement, dialect) -> str:
+    """A statement as SQL text with its values inlined (to hand it to another process)."""
+    if isinstance(statement, str):
+        return statement
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))

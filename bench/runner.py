@@ -116,11 +116,10 @@ def _refuse_foreign_database(url: str) -> None:
 
 
 # -- setting up ---------------------------------------------------------------------
-def _make_app(url: str, workdir: Path):
+def _make_app(url: str, workdir: Path, plugins=None):
     from core.app import create_app
 
-    os.environ["GRAPPE_INSTANCE"] = str(workdir / "instance")
-    return create_app(_app_config(url))
+    return create_app(_app_config(url), plugins=plugins)
 
 
 def _app_config(url: str) -> dict:
@@ -281,7 +280,7 @@ def _create_app_cold(url: str, workdir: Path, repeat: int = 3) -> list[float]:
     return out
 
 
-def _core_measurements(bench: Bench, url: str) -> None:
+def _core_measurements(bench: Bench, url: str, plugins=None) -> None:
     """The core's own measurements: the dashboard, a minimal page, create_app, hook calls."""
     from flask import g
     from flask_login import current_user
@@ -293,7 +292,7 @@ def _core_measurements(bench: Bench, url: str) -> None:
     bench.measure_page("core.jobs (empty list: the fixed cost of a page)", f"/{main.slug}/jobs")
 
     def create_and_dispose():
-        app = create_app(_app_config(url))
+        app = create_app(_app_config(url), plugins=plugins)
         app.extensions["grappe.db"]["engine"].dispose()
 
     bench.measure("core.create_app (warm)", create_and_dispose)
@@ -330,26 +329,34 @@ def _core_measurements(bench: Bench, url: str) -> None:
 
 # -- the run ------------------------------------------------------------------------
 def run(scale: float = 1.0, db: str | None = None, out: str | None = None, repeat: int = 30,
-        seed: int = SEED, echo=print) -> dict:
+        seed: int = SEED, echo=print, plugins=None, http: bool = False) -> dict:
     """Run the whole benchmark; return the results (also written as JSON to ``out``).
 
     :param scale: 1.0 is Clusterland (40,000 organizations, 87,000 persons...).
     :param db: a SQLAlchemy URL (emptied); default a new SQLite file in a temporary folder.
     :param out: the JSON file; default ``bench/results/<timestamp>.json``.
     :param repeat: requests per page and calls per operation.
+    :param plugins: plugin modules to load instead of the ``grappe.plugins`` entry points.
+    :param http: also measure throughput under gunicorn (2 sync workers) with a bounded load.
     """
     if scale <= 0:
         raise BenchError("--scale must be positive")
     repeat = max(1, repeat)
     started = datetime.now(timezone.utc)
     workdir = Path(tempfile.mkdtemp(prefix="grappe-bench-"))
+    previous_instance = os.environ.get("GRAPPE_INSTANCE")
+    os.environ["GRAPPE_INSTANCE"] = str(workdir / "instance")  # jobs queue, never ./instance
     try:
-        return _run(scale, db, out, repeat, seed, echo, started, workdir)
+        return _run(scale, db, out, repeat, seed, echo, started, workdir, plugins, http)
     finally:
+        if previous_instance is None:
+            os.environ.pop("GRAPPE_INSTANCE", None)
+        else:
+            os.environ["GRAPPE_INSTANCE"] = previous_instance
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(scale, db_url, out, repeat, seed, echo, started, workdir) -> dict:
+def _run(scale, db_url, out, repeat, seed, echo, started, workdir, plugins, http) -> dict:
     from core import db, migrate
 
     url = prepare_database(db_url, workdir)
@@ -357,10 +364,10 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir) -> dict:
     load_before = os.getloadavg()
     echo(f"grappe bench: scale {scale}, {dialect}, seed {seed}, {repeat} repetitions")
 
-    app = _make_app(url, workdir)
+    app = _make_app(url, workdir, plugins)
     host = app.extensions["grappe.host"]
-    plugins = [i.name for i in host.loaded()]
-    echo(f"  plugins: {', '.join(plugins) or '-'}")
+    plugin_names = [i.name for i in host.loaded()]
+    echo(f"  plugins: {', '.join(plugin_names) or '-'}")
 
     with app.app_context():
         t0 = time.perf_counter()
@@ -384,7 +391,7 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir) -> dict:
         loads = _raw_comparison(db.engine, bench, echo)
 
         bench._enter_plugin("core")
-        _core_measurements(bench, url)
+        _core_measurements(bench, url, plugins)
         for plugin, impl in _plugin_impls(host, "grappe_bench_measure"):
             bench._enter_plugin(plugin)
             impl.function(bench=bench)
@@ -413,6 +420,11 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir) -> dict:
     operations["core.create_app (new process, imports included)"] = {"plugin": "core", "unit": "ms",
                                                                       **summary(cold, 1000)}
 
+    throughput = None
+    if http:
+        echo("  throughput under gunicorn (2 sync workers) ...")
+        throughput = _throughput(app, bench, url, workdir, echo)
+
     with app.app_context():
         counts = _row_counts(db.engine)
         db.engine.dispose()
@@ -425,7 +437,7 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir) -> dict:
             "repeat": repeat,
             "database": dialect,
             "database_url": make_url(url).render_as_string(hide_password=True),
-            "plugins": plugins,
+            "plugins": plugin_names,
             "clusters": [{"slug": c.slug, "modules": c.module_names} for c in bench.clusters],
             "python": platform.python_version(),
             "versions": _versions(),
@@ -442,6 +454,8 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir) -> dict:
         "operations": operations,
         "rows": counts,
     }
+    if throughput is not None:
+        results["http"] = throughput
     results["targets"] = _targets(results)
     print_table(results, echo)
 
@@ -450,6 +464,28 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir) -> dict:
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     echo(f"\nResults written to {path}")
     return results
+
+
+def _throughput(app, bench: Bench, url: str, workdir: Path, echo) -> dict:
+    from .bare import literal_sql
+    from .http import USER_AGENT, throughput
+
+    client = app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = USER_AGENT
+    _login(client, bench.users["manager"])
+    cookie = client.get_cookie("session").value
+    dialect = create_engine(url).dialect
+    pages, bare_queries = [], []
+    for page in bench.pages:
+        if page.bare is None and page.label != "core.dashboard":
+            continue
+        bare_index = None
+        if page.bare is not None:
+            bare_index = len(bare_queries)
+            bare_queries.append(tuple(literal_sql(s, dialect) for s in page.bare))
+        pages.append({"label": page.label, "url": page.url, "bare": bare_index})
+    return throughput(database_url=url, secret_key=app.config["SECRET_KEY"], instance=str(workdir / "instance"),
+                      cookie=cookie, pages=pages, bare_queries=bare_queries, echo=echo)
 
 
 def _raw_comparison(engine, bench: Bench, echo) -> dict:
@@ -575,6 +611,15 @@ def print_table(results: dict, echo=print) -> None:
     echo(f"{'OPERATIONS':52} {'median':>9} {'p95':>9} unit")
     for label, e in results["operations"].items():
         echo(f"{label[:52]:52} {e['median']:>9.3f} {e['p95']:>9.3f} {e['unit']}")
+    if "http" in results:
+        echo("")
+        echo(f"{'THROUGHPUT (gunicorn, 2 sync workers)':52} {'req/s':>9} {'bare':>9} {'x':>5}")
+        for label, e in results["http"].items():
+            if "grappe" not in e:
+                echo(f"{label:52} {'':>9} {e['requests_per_s']:>9}")
+                continue
+            bare = e.get("bare", {}).get("requests_per_s")
+            echo(f"{label[:52]:52} {e['grappe']['requests_per_s']:>9} {bare or '':>9} {e.get('ratio', ''):>5}")
     echo("")
     echo("TARGETS" + ("" if meta["scale"] == 1.0 else " (judged at scale 1.0 only)"))
     for t in results["targets"]:

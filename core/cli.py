@@ -415,12 +415,13 @@ def demo(host, port, no_serve, seed):
 @click.option("--out", default=None, type=click.Path(dir_okay=False),
               help="JSON results file; default bench/results/<timestamp>.json.")
 @click.option("--repeat", default=30, show_default=True, type=int, help="Requests per page, calls per operation.")
-def bench(scale, db_url, out, repeat):
+@click.option("--http", is_flag=True, help="Also measure throughput under gunicorn (2 workers) on 127.0.0.1.")
+def bench(scale, db_url, out, repeat, http):
     """Benchmark Grappe on a synthetic federation, beside a bare Flask + SQLAlchemy app."""
     from bench.runner import BenchError, run
 
     try:
-        run(scale=scale, db=db_url, out=out, repeat=repeat, echo=click.echo)
+        run(scale=scale, db=db_url, out=out, repeat=repeat, echo=click.echo, http=http)
     except BenchError as exc:
         raise click.ClickException(str(exc))
 
