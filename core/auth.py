@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort, current_app, g, jsonify, redirect, request, url_for
+from flask import abort, current_app, g, jsonify, make_response, redirect, request, url_for
 from flask_login import LoginManager, current_user
 from sqlalchemy import select
 
@@ -139,7 +139,10 @@ def _load_user_from_token(req):
 @login_manager.unauthorized_handler
 def _unauthorized():
     if is_api_request():
-        return jsonify({"errors": {"_auth": ["Authentication required: send 'Authorization: Bearer <token>'."]}}), 401
+        response = jsonify({"errors": {"_auth": ["Authentication required: send 'Authorization: Bearer <token>'."]}})
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer realm="grappe"'
+        return response
     return redirect(url_for("core.login", next=request.full_path if request.query_string else request.path))
 
 
@@ -186,13 +189,13 @@ def check_request_access(view, cluster) -> None:
     """The authorization gate, run before every view; aborts with 401/403.
 
     Pages and API alike: public views pass; everyone else must be logged in; in a
-    cluster, the user needs a role there; a view's declared permission, or by default
-    *viewer* for reading and *staff* for writing, sets the lowest role.
+    cluster, the user needs a role there: at least *viewer* for reading and *staff* for
+    writing, or the role of the view's declared permission when it is higher.
     """
     if getattr(view, "_grappe_public", False):
         return
     if not current_user.is_authenticated:
-        abort(current_app.login_manager.unauthorized())
+        abort(make_response(current_app.login_manager.unauthorized()))
     if getattr(view, "_grappe_federation_admin", False) and not current_user.is_federation_admin:
         abort(403)
     if cluster is None:
@@ -201,10 +204,9 @@ def check_request_access(view, cluster) -> None:
     if role is None:
         abort(403)
     needed = getattr(view, "_grappe_permission", None)
-    if needed:
+    needed_role = "viewer" if request.method in SAFE_METHODS else "staff"  # a viewer never writes
+    if needed and ROLE_RANK[role_for_permission(needed)] > ROLE_RANK[needed_role]:
         needed_role = role_for_permission(needed)
-    else:
-        needed_role = "viewer" if request.method in SAFE_METHODS else "staff"
     if ROLE_RANK[role] < ROLE_RANK[needed_role]:
         abort(403)
 

@@ -1,0 +1,221 @@
+"""Authorization matrix, generated from the app's URL map (never a hand-written list).
+
+Every installed plugin plus a fake one; routes of plugins written later appear here by
+themselves.  For each rule and each method it accepts:
+
+- a user of cluster A (even its admin) gets 403 or 404 on cluster B's pages and API;
+- a viewer of a cluster gets 403 on every unsafe method of that cluster;
+- an anonymous visitor is sent to the login page (pages) or gets a 401 JSON (API);
+
+except on views marked ``@public``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from werkzeug.routing import AnyConverter, FloatConverter, IntegerConverter, UUIDConverter
+
+from core import Permission, db, hookimpl, public, requires
+from core.auth import new_api_token
+from core.services import grant_role
+from core.testing import Factory
+
+from .fakeplugins import make_plugin
+
+
+
+@hookimpl
+def grappe_permissions():
+    return [Permission("matrixfake.read", "Read fake things", "viewer")]
+
+
+FAKE = make_plugin("matrixfake", hooks={"grappe_permissions": grappe_permissions})
+
+
+@FAKE.blueprint.route("/export", methods=["POST"])
+@requires("matrixfake.read")
+def export():
+    """A write whose declared permission is held by viewers: a viewer still cannot write."""
+    return "exported"
+
+
+@FAKE.blueprint.route("/signup", methods=["GET", "POST"])
+@public
+def signup():
+    return "public signup"
+
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+pytestmark = pytest.mark.extra_plugins(FAKE)
+
+
+def _dummy(converter):
+    if isinstance(converter, IntegerConverter):
+        return 1
+    if isinstance(converter, FloatConverter):
+        return 1.0
+    if isinstance(converter, UUIDConverter):
+        return uuid.UUID(int=1)
+    if isinstance(converter, AnyConverter):
+        return next(iter(converter.items)) if hasattr(converter, "items") else "x"
+    return "x"  # string, path
+
+
+def _url(rule, cluster: str | None) -> str:
+    values = {name: _dummy(conv) for name, conv in rule._converters.items() if name != "cluster"}
+    if cluster is not None:
+        values["cluster"] = cluster
+    _, path = rule.build(values, append_unknown=False)
+    return path
+
+
+def _is_public(app, rule) -> bool:
+    return getattr(app.view_functions[rule.endpoint], "_grappe_public", False)
+
+
+def _methods(rule):
+    return sorted(rule.methods - {"HEAD", "OPTIONS"})
+
+
+def _routes(app, *, cluster_only: bool):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
+            continue
+        if cluster_only and "cluster" not in rule.arguments:
+            continue
+        yield rule
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+@pytest.fixture
+def world(app):
+    """Clusters A and B with every loaded module enabled, and people of both."""
+    loaded = tuple(i.name for i in app.extensions["grappe.host"].loaded())
+    assert "matrixfake" in loaded
+    f = Factory(app)
+    a = f.cluster("cluster-a", modules=loaded)
+    b = f.cluster("cluster-b", modules=loaded)
+    admin_a = f.user("admin.a@example.org", "admin", a)
+    viewer_b = f.user("viewer.b@example.org", "viewer", b)
+    grant_role(viewer_b, a, "viewer")
+    tokens = {"admin_a": new_api_token(admin_a), "viewer_b": new_api_token(viewer_b)}
+    db.session.commit()
+    return {"a": a, "b": b, "admin_a": admin_a, "viewer_b": viewer_b, "tokens": tokens}
+
+
+def _call(app, user, token, method, path):
+    if _is_api(path):
+        client = app.test_client()
+        return client.open(path, method=method, headers={"Authorization": f"Bearer {token}"}, json={})
+    client = app.test_client(user=user)
+    return client.open(path, method=method, data={})
+
+
+def test_the_matrix_covers_core_and_plugin_routes(app):
+    endpoints = {r.endpoint for r in _routes(app, cluster_only=True)}
+    assert {"core.dashboard", "core.cluster_admin", "core_api.api_modules",
+            "matrixfake.index", "matrixfake.thing", "matrixfake_api.api_create_thing"} <= endpoints
+    for info in app.extensions["grappe.host"].loaded():
+        owned = [e for e in endpoints if e.split(".")[0] in (info.name, f"{info.name}_api")]
+        if info.name == "matrixfake":
+            assert len(owned) >= 5
+
+
+def test_a_user_of_cluster_a_gets_403_or_404_everywhere_in_cluster_b(app, world):
+    wrong, forbidden, checked = [], 0, 0
+    for rule in _routes(app, cluster_only=True):
+        if _is_public(app, rule):
+            continue
+        path = _url(rule, "cluster-b")
+        for method in _methods(rule):
+            r = _call(app, world["admin_a"], world["tokens"]["admin_a"], method, path)
+            checked += 1
+            forbidden += r.status_code == 403
+            if r.status_code not in (403, 404):
+                wrong.append(f"{method} {path} ({rule.endpoint}): {r.status_code}")
+    assert not wrong, "cluster A's admin reached cluster B:\n" + "\n".join(wrong)
+    assert checked >= 20 and forbidden >= checked // 2, (checked, forbidden)
+
+
+def test_the_same_routes_are_open_to_the_user_in_their_own_cluster(app, world):
+    """The control: in cluster A, A's admin is neither refused nor asked to log in."""
+    refused = []
+    for rule in _routes(app, cluster_only=True):
+        path = _url(rule, "cluster-a")
+        for method in _methods(rule):
+            r = _call(app, world["admin_a"], world["tokens"]["admin_a"], method, path)
+            if r.status_code in (401, 403) or (r.status_code == 302 and "/login" in r.headers["Location"]):
+                refused.append(f"{method} {path} ({rule.endpoint}): {r.status_code}")
+    assert not refused, "\n".join(refused)
+
+
+def test_a_viewer_cannot_write(app, world):
+    wrong, checked = [], 0
+    for cluster in ("cluster-b", "cluster-a"):
+        for rule in _routes(app, cluster_only=True):
+            if _is_public(app, rule):
+                continue
+            path = _url(rule, cluster)
+            for method in set(_methods(rule)) & UNSAFE:
+                r = _call(app, world["viewer_b"], world["tokens"]["viewer_b"], method, path)
+                checked += 1
+                if r.status_code != 403:
+                    wrong.append(f"{method} {path} ({rule.endpoint}): {r.status_code}")
+    assert not wrong, "a viewer could write:\n" + "\n".join(wrong)
+    assert checked >= 10
+
+
+def test_a_viewer_can_read_their_cluster(app, world):
+    client = app.test_client(user=world["viewer_b"])
+    assert client.get("/cluster-b/").status_code == 200
+    assert client.get("/cluster-b/matrixfake/").status_code == 200
+    r = app.test_client().get("/api/v1/cluster-b/core/modules",
+                              headers={"Authorization": f"Bearer {world['tokens']['viewer_b']}"})
+    assert r.status_code == 200
+
+
+def test_anonymous_visitors_are_sent_to_login_or_get_401(app, world):
+    wrong, checked = [], 0
+    for rule in _routes(app, cluster_only=False):
+        if _is_public(app, rule):
+            continue
+        path = _url(rule, "cluster-b") if "cluster" in rule.arguments else _url(rule, None)
+        for method in _methods(rule):
+            client = app.test_client()
+            r = client.open(path, method=method, json={}) if _is_api(path) else client.open(path, method=method, data={})
+            checked += 1
+            if _is_api(path):
+                body = r.get_json(silent=True) or {}
+                if r.status_code != 401 or "errors" not in body or "Bearer" not in r.headers.get("WWW-Authenticate", "Bearer"):
+                    wrong.append(f"{method} {path} ({rule.endpoint}): {r.status_code} {body}")
+            else:
+                location = r.headers.get("Location", "")
+                if r.status_code not in (302, 303) or not location.startswith("/login"):
+                    wrong.append(f"{method} {path} ({rule.endpoint}): {r.status_code} {location}")
+    assert not wrong, "\n".join(wrong)
+    assert checked >= 20
+
+
+def test_public_views_are_open_to_anonymous_visitors(app, world):
+    assert app.test_client().post("/cluster-b/matrixfake/signup").get_data(as_text=True) == "public signup"
+    assert app.test_client().get("/api/v1/openapi.json").status_code == 200
+
+
+def test_federation_admin_pages_refuse_cluster_admins(app, world):
+    client = app.test_client(user=world["admin_a"])
+    wrong = []
+    for rule in _routes(app, cluster_only=False):
+        view = app.view_functions[rule.endpoint]
+        if not getattr(view, "_grappe_federation_admin", False):
+            continue
+        path = _url(rule, "cluster-a" if "cluster" in rule.arguments else None)
+        for method in _methods(rule):
+            r = client.open(path, method=method, data={})
+            if r.status_code != 403:
+                wrong.append(f"{method} {path}: {r.status_code}")
+    assert not wrong, "\n".join(wrong)
