@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from . import auth, builtin
 from .api import API_PREFIX, ApiBlueprint, ClusterBlueprint
 from .database import db, default_database_url
-from .modules import ModuleCache, enabled_modules
+from .modules import ModuleCache, enabled_modules, modules_version_subquery
 from .plugins import PluginHost
 
 csrf = CSRFProtect()
@@ -154,6 +154,7 @@ def _select_timezone():
 def _install_request_hooks(app: Flask) -> None:
     from .models import Cluster
     from sqlalchemy import select
+    from sqlalchemy.orm import lazyload
 
     host = app.extensions["grappe.host"]
 
@@ -194,11 +195,16 @@ def _install_request_hooks(app: Flask) -> None:
         cluster = None
         slug = g.get("cluster_slug")
         if slug is not None:
-            cluster = db.session.execute(select(Cluster).where(Cluster.slug == slug)).scalar_one_or_none()
-            if cluster is None:
+            # one round trip: the cluster and the module-table version (the ModuleCache's check)
+            row = db.session.execute(
+                select(Cluster, modules_version_subquery()).where(Cluster.slug == slug)
+                .options(lazyload(Cluster.modules))
+            ).first()
+            if row is None:
                 raise NotFound()
+            cluster = row[0]
             g.cluster = cluster
-            g.enabled_modules = enabled_modules(cluster)
+            g.enabled_modules = enabled_modules(cluster, version=row[1] or 0)
         plugin = app.extensions["grappe.blueprint_plugin"].get(request.blueprint or "")
         if plugin is not None:
             if host.get(plugin) is None:

@@ -11,10 +11,12 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, g, jsonify, make_response, redirect, request, url_for
 from flask_login import LoginManager, current_user
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import selectinload
 
 from .database import db, utcnow
-from .models import ROLE_RANK, ROLES, ApiToken, User
+from .models import ROLE_RANK, ROLES, ApiToken, RoleAssignment, User
 
 _hasher = PasswordHasher()
 _fast_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
@@ -49,9 +51,18 @@ def hash_password(password: str) -> str:
     return _current_hasher().hash(password)
 
 
-def check_password(user: User, password: str) -> bool:
+_dummy_hashes: dict[int, str] = {}
+
+
+def check_password(user: User | None, password: str) -> bool:
+    """Verify a password; with ``user=None``, do the same work and return False."""
+    if user is None:
+        hasher = _current_hasher()
+        stored = _dummy_hashes.setdefault(id(hasher), hasher.hash(secrets.token_hex(8)))
+    else:
+        stored = user.password_hash
     try:
-        return _hasher.verify(user.password_hash, password)
+        return _hasher.verify(stored, password) and user is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -101,11 +112,19 @@ def is_locked(user: User) -> bool:
     return user.locked_until is not None and user.locked_until > utcnow()
 
 
-def register_failure(user: User) -> None:
-    user.failed_logins += 1
-    if user.failed_logins >= MAX_FAILED_LOGINS:
-        user.locked_until = utcnow() + LOCKOUT
-        user.failed_logins = 0
+def register_failure(user: User) -> bool:
+    """Count a failed attempt (atomically: several workers share the count); True when it locks."""
+    db.session.execute(
+        update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
+        .execution_options(synchronize_session=False)
+    )
+    failures = db.session.execute(select(User.failed_logins).where(User.id == user.id)).scalar_one()
+    set_committed_value(user, "failed_logins", failures)
+    if failures < MAX_FAILED_LOGINS:
+        return False
+    user.locked_until = utcnow() + LOCKOUT
+    user.failed_logins = 0
+    return True
 
 
 def register_success(user: User) -> None:
@@ -124,7 +143,7 @@ login_manager.session_protection = "strong"
 def _load_user(user_id: str):
     if not user_id.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, int(user_id), options=[selectinload(User.roles).lazyload(RoleAssignment.cluster)])
     return user if user and user.active else None
 
 

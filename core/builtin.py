@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
+from sqlalchemy.orm import lazyload, selectinload
 from urllib.parse import urlsplit
 
 from . import auth, modules
@@ -80,9 +81,11 @@ def shell_context() -> dict:
     return ctx
 
 
-def my_clusters() -> list[Cluster]:
+def my_clusters(with_modules: bool = False) -> list[Cluster]:
+    """The clusters the user works in (cached for the request); ``with_modules`` loads their modules."""
     if "my_clusters" not in g:
-        stmt = select(Cluster).order_by(Cluster.name)
+        stmt = select(Cluster).order_by(Cluster.name).options(
+            selectinload(Cluster.modules) if with_modules else lazyload(Cluster.modules))
         if not current_user.is_federation_admin:
             stmt = stmt.join(RoleAssignment, RoleAssignment.cluster_id == Cluster.id).where(
                 RoleAssignment.user_id == current_user.id)
@@ -91,10 +94,16 @@ def my_clusters() -> list[Cluster]:
 
 
 def _safe_next(target: str | None) -> str | None:
-    if not target:
+    """``target`` when it is a path on this site, else None (no open redirect).
+
+    Browsers read ``/\\host`` as ``//host`` and drop tabs and newlines, so those are refused too.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in target):
         return None
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if parts.scheme or parts.netloc:
         return None
     return target
 
@@ -113,13 +122,26 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.execute(select(User).where(User.email == form.email.data.strip().lower())).scalar_one_or_none()
+        locked_message = _("Too many failed attempts: this account is locked for %(minutes)s minutes. Try again later.",
+                           minutes=int(auth.LOCKOUT.total_seconds() // 60))
         if user is not None and auth.is_locked(user):
-            form.password.errors.append(_("Too many failed attempts: this account is locked for a few minutes. Try again later."))
+            # refused before the password is even checked: guessing gets nothing
+            record("login_refused", object_type="core.user", object_id=user.id, summary=f"{user.email}: account locked",
+                   user_id=user.id)
+            db.session.commit()
+            form.password.errors.append(locked_message)
             return render_template("core/login.html", form=form), 429
+        if user is None:
+            auth.check_password(None, form.password.data)  # same work as for an account: no e-mail probing by timing
         if user is None or not user.active or not auth.check_password(user, form.password.data):
             if user is not None:
-                auth.register_failure(user)
                 record("login_failed", object_type="core.user", object_id=user.id, summary=user.email, user_id=user.id)
+                if auth.register_failure(user):
+                    record("login_locked", object_type="core.user", object_id=user.id,
+                           summary=f"{user.email}: locked after {auth.MAX_FAILED_LOGINS} failed attempts", user_id=user.id)
+                    db.session.commit()
+                    form.password.errors.append(locked_message)
+                    return render_template("core/login.html", form=form), 429
                 db.session.commit()
             form.password.errors.append(_("Wrong e-mail or password."))
             return render_template("core/login.html", form=form), 401
@@ -141,7 +163,7 @@ def logout():
 
 @bp.route("/")
 def home():
-    clusters = my_clusters()
+    clusters = my_clusters(with_modules=True)
     if len(clusters) == 1 and not current_user.is_federation_admin:
         return redirect(url_for("core.dashboard", cluster=clusters[0].slug))
     return render_template("core/home.html", clusters=clusters)

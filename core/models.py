@@ -43,7 +43,7 @@ class Cluster(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     language: Mapped[str] = mapped_column(String(5), default="fr")
-    logo: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, default=None, deferred=True)  # read by its view only
     logo_mimetype: Mapped[str] = mapped_column(String(50), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

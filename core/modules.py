@@ -32,10 +32,12 @@ class ModuleCache:
         self._version: int | None = None
         self._enabled: dict[int, frozenset[str]] = {}
 
-    def enabled(self, cluster_id: int) -> frozenset[str]:
-        version = db.session.execute(
-            select(Counter.value).where(Counter.name == COUNTER)
-        ).scalar_one_or_none() or 0
+    def enabled(self, cluster_id: int, version: int | None = None) -> frozenset[str]:
+        """The modules of a cluster; ``version`` is the counter if the caller read it already."""
+        if version is None:
+            version = db.session.execute(
+                select(Counter.value).where(Counter.name == COUNTER)
+            ).scalar_one_or_none() or 0
         if version != self._version:
             rows = db.session.execute(select(ClusterModule.cluster_id, ClusterModule.module)).all()
             enabled: dict[int, set[str]] = {}
@@ -60,10 +62,18 @@ def bump_version(session) -> None:
         session.add(Counter(name=COUNTER, value=1))
 
 
-def enabled_modules(cluster: Cluster) -> frozenset[str]:
-    """The modules enabled for a cluster that are also loaded (not broken)."""
+def modules_version_subquery():
+    """The module-table version as a scalar subquery (to read it with another query)."""
+    return select(Counter.value).where(Counter.name == COUNTER).scalar_subquery()
+
+
+def enabled_modules(cluster: Cluster, version: int | None = None) -> frozenset[str]:
+    """The modules enabled for a cluster that are also loaded (not broken).
+
+    :param version: the module counter, when the caller read it in its own query.
+    """
     host = _host()
-    return frozenset(m for m in current_app.extensions["grappe.modules"].enabled(cluster.id) if host.get(m))
+    return frozenset(m for m in current_app.extensions["grappe.modules"].enabled(cluster.id, version) if host.get(m))
 
 
 def enable(cluster: Cluster, names: list[str], *, with_dependencies: bool = True) -> list[str]:
