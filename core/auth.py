@@ -58,7 +58,9 @@ def check_password(user: User | None, password: str) -> bool:
     """Verify a password; with ``user=None``, do the same work and return False."""
     if user is None:
         hasher = _current_hasher()
-        stored = _dummy_hashes.setdefault(id(hasher), hasher.hash(secrets.token_hex(8)))
+        if id(hasher) not in _dummy_hashes:
+            _dummy_hashes[id(hasher)] = hasher.hash(secrets.token_hex(8))
+        stored = _dummy_hashes[id(hasher)]
     else:
         stored = user.password_hash
     try:
