@@ -85,25 +85,43 @@ def json_body() -> dict[str, Any]:
     return data
 
 
+_MULTIPLE = (wtf.SelectMultipleField, wtf.FieldList)
+
+
 def to_formdata(data: dict[str, Any], form_class: type) -> MultiDict:
-    """JSON values -> the strings a browser would post, so forms parse them as usual."""
-    known = {name for name, _ in _unbound_fields(form_class)}
-    unknown = sorted(set(data) - known)
+    """JSON values -> the strings a browser would post, so forms parse them as usual.
+
+    JSON types are checked first: ``true``/``false`` only for boolean fields (and only
+    there), a list only for multiple-choice fields, never an object.
+    """
+    fields = dict(_unbound_fields(form_class))
+    unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ApiError({name: ["Unknown field."] for name in unknown}, 422)
+    errors: dict[str, list[str]] = {}
     pairs: list[tuple[str, str]] = []
     for key, value in data.items():
-        values = value if isinstance(value, list) else [value]
-        for item in values:
+        fld = fields[key]
+        boolean = isinstance(fld, wtf.BooleanField)
+        if isinstance(value, list) and not isinstance(fld, _MULTIPLE):
+            errors[key] = ["Expected a single value, not a list."]
+            continue
+        for item in value if isinstance(value, list) else [value]:
             if item is None:
                 continue
-            if isinstance(item, bool):
+            if isinstance(item, dict) or isinstance(item, list):
+                errors[key] = ["Expected a scalar value."]
+            elif boolean and not isinstance(item, bool):
+                errors[key] = ["Expected true or false."]
+            elif isinstance(item, bool) and not boolean:
+                errors[key] = ["Expected a text or a number, not true or false."]
+            elif boolean:
                 if item:
                     pairs.append((key, "y"))
-                continue
-            if isinstance(item, (dict, list)):
-                raise ApiError({key: ["Expected a scalar value."]}, 422)
-            pairs.append((key, str(item)))
+            else:
+                pairs.append((key, str(item)))
+    if errors:
+        raise ApiError(errors, 422)
     return MultiDict(pairs)
 
 
