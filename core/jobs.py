@@ -8,7 +8,6 @@ functions that plugins declare by name through the ``grappe_jobs`` hook.
 
 from __future__ import annotations
 
-import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -125,10 +124,19 @@ def execute(job_id: int) -> None:
 
 
 def start_consumer(app: Flask, workers: int = 1):
-    """Consume the queue from threads of this process (embedded mode, tests)."""
+    """Consume the queue from threads of this process (embedded mode, tests).
+
+    Returns the consumer; ``consumer.stop(graceful=True)`` stops it.  The process's
+    signal handlers are left alone (huey's own would take Ctrl+C from the server).
+    """
+    from huey.consumer import Consumer
+
+    class ThreadConsumer(Consumer):
+        def _set_signal_handlers(self):
+            pass
+
     huey = app.extensions["grappe.jobs"]["huey"]
-    consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=False,
-                                    initial_delay=0.05, max_delay=0.5, check_worker_health=False)
-    thread = threading.Thread(target=consumer.start, daemon=True, name="grappe-jobs")
-    thread.start()
+    consumer = ThreadConsumer(huey, workers=workers, worker_type="thread", periodic=False,
+                              initial_delay=0.05, max_delay=0.5, check_worker_health=False)
+    consumer.start()
     return consumer
