@@ -139,7 +139,8 @@ class Bench:
         if not record.batches:
             record.batches.append((rows, record.seconds))
         self.loads.append(record)
-        self.echo(f"  loaded {label}: {rows:,} rows in {record.seconds:.1f} s ({rows / record.seconds:,.0f} rows/s)")
+        self.echo(f"  loaded {label}: {record.rows:,} rows in {record.seconds:.1f} s "
+                  f"({record.rows / max(record.seconds, 1e-9):,.0f} rows/s)")
 
     @contextlib.contextmanager
     def acting_as(self, cluster, user=None):

@@ -368,6 +368,9 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir, plugins, http
     host = app.extensions["grappe.host"]
     plugin_names = [i.name for i in host.loaded()]
     echo(f"  plugins: {', '.join(plugin_names) or '-'}")
+    broken = {i.name: i.error for i in host.broken()}
+    for name, why in broken.items():
+        echo(f"  WARNING: plugin {name} is broken and left out of the bench: {why}")
 
     with app.app_context():
         t0 = time.perf_counter()
@@ -438,6 +441,8 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir, plugins, http
             "database": dialect,
             "database_url": make_url(url).render_as_string(hide_password=True),
             "plugins": plugin_names,
+            "broken_plugins": broken,
+            "bench_plugins": [name for name, _ in _plugin_impls(host, "grappe_bench_load")],
             "clusters": [{"slug": c.slug, "modules": c.module_names} for c in bench.clusters],
             "python": platform.python_version(),
             "versions": _versions(),

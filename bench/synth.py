@@ -114,6 +114,12 @@ def fold(text: str) -> str:
     return "".join(ch for ch in ascii_.lower() if ch.isalnum() or ch in "-.")
 
 
+def fold_name(name: str) -> str:
+    """A name without case, accents or extra spaces (two names equal so are homonyms)."""
+    text = unicodedata.normalize("NFKD", name.casefold())
+    return " ".join("".join(c for c in text if not unicodedata.combining(c)).split())
+
+
 def luhn_complete(digits: str) -> str:
     """Append the Luhn check digit (French SIREN numbers are Luhn-valid)."""
     total = 0
@@ -131,7 +137,7 @@ def company(rng: random.Random, serial: int, taken: set[str] | None = None) -> d
     """A company: name, sector, competences, address, registration number.
 
     :param serial: a number unique to this company (used in its web domain, SIREN).
-    :param taken: lowercased names already used; the new name is made unique and added.
+    :param taken: names already used (as :func:`fold_name`); the new name is made unique and added.
     """
     french = rng.random() < 0.45
     sector_key, sector_label, words = rng.choice(SECTORS)
@@ -148,13 +154,13 @@ def company(rng: random.Random, serial: int, taken: set[str] | None = None) -> d
     name = f"{base} {legal}"
     if taken is not None:
         # a real register has few exact homonyms: add the site, then a branch number
-        if name.lower() in taken:
+        if fold_name(name) in taken:
             name = f"{base} {city} {legal}"
         n = 2
-        while name.lower() in taken:
+        while fold_name(name) in taken:
             name = f"{base} {city} {n} {legal}"
             n += 1
-        taken.add(name.lower())
+        taken.add(fold_name(name))
     domain = fold(base.replace(" ", "-").replace("&", "und" if not french else "et"))[:40].strip("-.")
     return {
         "name": name,

@@ -53,7 +53,7 @@ def test_bench_runs_and_reports_every_measurement(tmp_path):
     assert {t["target"] for t in data["targets"]}
 
     # every installed plugin with a bench part loaded and measured something
-    plugins = set(data["meta"]["plugins"])
+    plugins = set(data["meta"]["bench_plugins"])
     if "crm" in plugins:
         assert {"crm.organizations", "crm.persons"} <= set(data["load"])
         assert {"crm.organizations", "crm.organizations?q=tech"} <= set(data["pages"])
