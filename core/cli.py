@@ -384,17 +384,18 @@ def demo(host, port, no_serve, seed):
     """Build a fresh demo federation in ./instance and serve it."""
     from .demo import build_demo
 
-    os.environ.setdefault("GRAPPE_INSECURE_COOKIES", "1")  # plain http on 127.0.0.1
+    # plain http on 127.0.0.1: cookies without the Secure flag, for this app only
+    config = {"SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False}
     instance = Path(os.environ.get("GRAPPE_INSTANCE", "instance")).resolve()
     if not os.environ.get("GRAPPE_DATABASE_URL"):
         instance.mkdir(parents=True, exist_ok=True)
         demo_db = instance / "demo.sqlite3"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
-        os.environ["GRAPPE_DATABASE_URL"] = f"sqlite:///{demo_db}"
+        config["DATABASE_URL"] = f"sqlite:///{demo_db}"
     from .app import create_app
 
-    app = create_app({"SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False})
+    app = create_app(config)
     with app.app_context():
         logins = build_demo(random.Random(seed), echo=click.echo)
     click.echo("")

@@ -13,12 +13,23 @@ from .modules import enable
 from .services import create_cluster, grant_role
 
 DEMO_CLUSTERS = [
-    # slug, name, wanted modules, timezone, language
-    ("automotive", "Automotive Cluster", ("crm", "events", "training", "projects", "billing"), "Europe/Vienna", "en"),
-    ("plastics", "Cluster Plasturgie", ("crm", "events", "billing"), "Europe/Paris", "fr"),
-    ("hr-network", "Human Resources Network", ("crm", "training"), "Europe/Vienna", "en"),
-    ("wood", "Cluster Bois", ("crm",), "Europe/Paris", "fr"),
+    # slug, name, timezone, language
+    ("automotive", "Automotive Cluster", "Europe/Vienna", "en"),
+    ("plastics", "Cluster Plasturgie", "Europe/Paris", "fr"),
+    ("hr-network", "Human Resources Network", "Europe/Vienna", "en"),
+    ("wood", "Cluster Bois", "Europe/Paris", "fr"),
 ]
+
+
+def demo_module_sets(load_order: list[str], count: int) -> list[list[str]]:
+    """Module sets for ``count`` demo clusters, from every module down to a few.
+
+    Each set is a prefix of the load order, so it holds its modules' dependencies; the
+    sets differ as much as the installed modules allow (with two modules or more, at
+    least three distinct sets, the smallest possibly empty).  The core names no plugin.
+    """
+    n = len(load_order)
+    return [load_order[: n - -(-i * n // count)] for i in range(count)]
 
 
 def _password() -> str:
@@ -29,14 +40,13 @@ def build_demo(rng, echo=print) -> list[tuple[str, str, str]]:
     """Migrate, create clusters, users and every plugin's demo data; return the logins."""
     migrate.upgrade(echo=lambda *_: None)
     host = current_app.extensions["grappe.host"]
-    loaded = {i.name for i in host.loaded()}
+    module_sets = demo_module_sets([i.name for i in host.loaded()], len(DEMO_CLUSTERS))
     clusters = []
-    for slug, name, wanted, tz, lang in DEMO_CLUSTERS:
+    for (slug, name, tz, lang), modules in zip(DEMO_CLUSTERS, module_sets):
         cluster = create_cluster(slug, name, timezone=tz, language=lang, legal_name=f"{name} (association)",
                                  city="Linz" if tz == "Europe/Vienna" else "Lyon",
                                  country="AT" if tz == "Europe/Vienna" else "FR")
         db.session.commit()
-        modules = [m for m in wanted if m in loaded]
         if modules:
             enable(cluster, modules)
         clusters.append(cluster)
