@@ -2,7 +2,9 @@
 
 Models with ``__audited__ = True`` are logged automatically when a session flushes
 (field-level changes for updates; ``__audit_exclude__`` lists fields never logged).
-Other events (logins, module changes) call :func:`record`.
+An entry belongs to the record's cluster (its ``cluster_id``, or the attribute named by
+``__audit_cluster__``), else to the cluster of the request.  Other events (logins,
+module changes) call :func:`record`; :func:`history` reads one record's entries.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from flask_login import current_user
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
-from .database import ClusterScoped, changes_of, db
-from .models import AuditEntry
+from .database import changes_of, db
+from .models import AuditEntry, Cluster
 
 
 def _jsonable(value):
@@ -64,11 +66,36 @@ def record(action: str, *, cluster_id=None, object_type="", object_id="", summar
     return entry
 
 
+def history(object_type: str, object_id, *, cluster_id: int | None = None, limit: int = 50) -> list[AuditEntry]:
+    """The audit entries about one record, newest first (a record's change history).
+
+    :param cluster_id: also keep only the entries made in this cluster or outside any.
+    """
+    from sqlalchemy import or_, select
+
+    stmt = select(AuditEntry).where(AuditEntry.object_type == object_type, AuditEntry.object_id == str(object_id))
+    if cluster_id is not None:
+        stmt = stmt.where(or_(AuditEntry.cluster_id == cluster_id, AuditEntry.cluster_id.is_(None)))
+    stmt = stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
+    return list(db.session.execute(stmt).scalars())
+
+
+def _cluster_of(obj, session: Session):
+    """The cluster an audited change belongs to: the record's own, else the session's."""
+    attribute = getattr(obj, "__audit_cluster__", None)
+    if attribute is None and "cluster_id" in inspect(obj).mapper.columns:
+        attribute = "cluster_id"
+    if attribute is not None:
+        return getattr(obj, attribute)
+    return session.info.get("cluster_id")
+
+
 @event.listens_for(Session, "before_flush")
 def _audit_flush(session: Session, _ctx, _instances) -> None:
     if session.info.get("no_audit"):
         return
-    pending = session.info.setdefault("_audit_pending", [])
+    # a fresh list each flush: what a failed flush collected is never written later
+    pending = session.info["_audit_pending"] = []
     for obj in session.new:
         if getattr(obj, "__audited__", False):
             pending.append(("create", obj, None))
@@ -89,13 +116,16 @@ def _audit_after_flush(session: Session, _ctx) -> None:
     if not pending:
         return
     user_id = _current_user_id()
+    gone = {inspect(obj).identity for action, obj, _ in pending if action == "delete" and isinstance(obj, Cluster)}
     rows = []
     for action, obj, changes in pending:
         state = inspect(obj)
-        ident = state.identity or ()
+        # new rows have their key only after this event: read the primary key itself
+        ident = state.identity or state.mapper.primary_key_from_instance(obj)
+        cluster_id = _cluster_of(obj, session)
         rows.append({
             "action": action,
-            "cluster_id": obj.cluster_id if isinstance(obj, ClusterScoped) else session.info.get("cluster_id"),
+            "cluster_id": None if (cluster_id,) in gone else cluster_id,
             "object_type": object_type_of(obj),
             "object_id": "/".join(str(i) for i in ident),
             "summary": str(getattr(obj, "audit_label", None) or obj)[:300],

@@ -29,6 +29,7 @@ class Cluster(Base):
 
     __tablename__ = "core_cluster"
     __audited__ = True
+    __audit_cluster__ = "id"  # changes of a cluster show in its own audit log
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
