@@ -292,6 +292,7 @@ class Interaction(ClusterScoped, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization] = relationship(lazy="raise")
+    author = relationship("User", lazy="raise")
     persons: Mapped[list[Person]] = relationship(secondary="crm_interaction_person", lazy="selectin",
                                                  order_by=Person.name_key)
 
@@ -342,6 +343,8 @@ class Segment(ClusterScoped, Base):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("core_user.id", ondelete="SET NULL"), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    created_by = relationship("User", lazy="raise")
 
     def __str__(self) -> str:
         return self.name

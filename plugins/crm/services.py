@@ -6,7 +6,7 @@ Functions add to ``db.session`` and flush when they need ids; the caller commits
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
@@ -16,6 +16,7 @@ from core import audit, db, utcnow
 
 from .models import (
     CONSENT_PURPOSES,
+    Competence,
     ConsentRecord,
     Interaction,
     InteractionPerson,
@@ -100,7 +101,7 @@ def tags_by_name(names: list[str]) -> dict[str, Tag]:
 
 def set_tags(org: Organization, names: list[str]) -> None:
     tags = tags_by_name(names)
-    org.tags = [tags[normalize(n)] for n in names if normalize(n) in tags]
+    org.tags = sorted({tags[normalize(n)] for n in names if normalize(n) in tags}, key=lambda t: t.key)
 
 
 def find_or_create_organization(name: str, *, source: str = "") -> tuple[Organization, bool]:
@@ -278,3 +279,331 @@ def erase_person(person: Person, *, user_id: int | None = None) -> None:
     audit("erase", object_type="crm.person", object_id=person.id, summary=f"person #{person.id} erased",
           user_id=user_id)
     db.session.flush()
+
+
+# -- lists ---------------------------------------------------------------------------
+ORGANIZATION_SORTS = {
+    "name": (Organization.name_key, Organization.id),
+    "city": (Organization.city, Organization.name_key),
+    "sector": (Organization.sector, Organization.name_key),
+    "created": (Organization.created_at, Organization.id),
+}
+
+
+def organization_list(filter_values: dict, cluster_id: int | None, *, sort: str = "name", page: int = 1,
+                      per_page: int = 50, count: bool = True):
+    """One page of organizations matching a filter, and the total (two queries)."""
+    from core import Page
+
+    from . import filters as crm_filters
+
+    key = sort.lstrip("-") if sort.lstrip("-") in ORGANIZATION_SORTS else "name"
+    columns = ORGANIZATION_SORTS[key]
+    order = [c.desc() for c in columns] if sort.startswith("-") else list(columns)
+    stmt = crm_filters.apply(select(Organization), filter_values, cluster_id).order_by(*order)
+    page = max(1, page)
+    items = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).scalars().all()
+    if not count:
+        total = 0
+    elif page == 1 and len(items) < per_page:
+        total = len(items)  # the page holds everything: no count query
+    else:
+        total = db.session.execute(crm_filters.apply(select(func.count(Organization.id)), filter_values,
+                                                     cluster_id)).scalar_one()
+    return Page(items=list(items), total=total, page=page, per_page=per_page, sort=sort)
+
+
+def membership_status_by_org(org_ids: list[int], on: date | None = None) -> dict[int, str]:
+    """The current cluster's membership status of each organization (one query).
+
+    ``member`` when a member period covers the day, else the status of the latest period.
+    """
+    on = on or date.today()
+    out: dict[int, str] = {}
+    if not org_ids:
+        return out
+    rows = db.session.execute(select(Membership).where(Membership.organization_id.in_(org_ids))
+                              .order_by(Membership.start_date)).scalars()
+    for m in rows:
+        if m.status == "member" and m.covers(on):
+            out[m.organization_id] = "member"
+        elif out.get(m.organization_id) != "member":
+            if m.status == "member" and m.end_date and m.end_date < on:
+                out[m.organization_id] = "former"
+            else:
+                out[m.organization_id] = m.status
+    return out
+
+
+def person_counts(org_ids: list[int]) -> dict[int, int]:
+    if not org_ids:
+        return {}
+    return dict(db.session.execute(
+        select(PersonOrganization.organization_id, func.count())
+        .where(PersonOrganization.organization_id.in_(org_ids))
+        .group_by(PersonOrganization.organization_id)).all())
+
+
+PERSON_SORTS = {"name": (Person.name_key, Person.id), "created": (Person.created_at, Person.id)}
+
+
+def person_list(query: str, *, function: str = "", sort: str = "name", page: int = 1, per_page: int = 50):
+    from core import Page
+
+    from . import filters as crm_filters
+
+    def narrow(stmt):
+        stmt = crm_filters.person_search(stmt, query or "")
+        if function:
+            stmt = stmt.where(Person.function == function)
+        return stmt
+
+    key = sort.lstrip("-") if sort.lstrip("-") in PERSON_SORTS else "name"
+    order = [c.desc() for c in PERSON_SORTS[key]] if sort.startswith("-") else list(PERSON_SORTS[key])
+    page = max(1, page)
+    items = db.session.execute(narrow(select(Person)).order_by(*order)
+                               .limit(per_page).offset((page - 1) * per_page)).scalars().all()
+    if page == 1 and len(items) < per_page:
+        total = len(items)
+    else:
+        total = db.session.execute(narrow(select(func.count(Person.id)))).scalar_one()
+    return Page(items=list(items), total=total, page=page, per_page=per_page, sort=sort)
+
+
+# -- memberships and interactions ------------------------------------------------------
+def save_membership(membership: Membership | None, form) -> Membership:
+    membership = membership or Membership()
+    membership.organization_id = form.organization_id.data
+    membership.status = form.status.data
+    membership.start_date = form.start_date.data
+    membership.end_date = form.end_date.data
+    membership.fee_tier = form.fee_tier.data or ""
+    membership.note = form.note.data or ""
+    if membership.id is None:
+        db.session.add(membership)
+    db.session.flush()
+    return membership
+
+
+def save_interaction(interaction: Interaction | None, form, *, author_id: int | None) -> Interaction:
+    """Record (or change) an interaction from a validated :class:`InteractionForm`."""
+    if interaction is None:
+        interaction = Interaction(author_id=author_id)
+        db.session.add(interaction)
+    interaction.organization_id = form.organization_id.data
+    interaction.kind = form.kind.data
+    interaction.date = form.date.data
+    interaction.subject = form.subject.data
+    interaction.summary = form.summary.data or ""
+    interaction.follow_up_on = form.follow_up_on.data
+    interaction.follow_up_done = bool(form.follow_up_done.data)
+    ids = sorted(set(form.persons.data or []))
+    interaction.persons = list(db.session.execute(select(Person).where(Person.id.in_(ids))).scalars()) if ids else []
+    db.session.flush()
+    return interaction
+
+
+def followups(author_id: int, *, include_done: bool = False, limit: int = 200) -> list[Interaction]:
+    """An author's follow-ups in the current cluster, the most urgent first."""
+    from sqlalchemy.orm import joinedload
+
+    stmt = (select(Interaction).options(joinedload(Interaction.organization))
+            .where(Interaction.author_id == author_id, Interaction.follow_up_on.is_not(None)))
+    if not include_done:
+        stmt = stmt.where(Interaction.follow_up_done.is_(False))
+    stmt = stmt.order_by(Interaction.follow_up_done, Interaction.follow_up_on, Interaction.id).limit(limit)
+    return list(db.session.execute(stmt).scalars())
+
+
+def followups_due_count(author_id: int, on: date | None = None) -> int:
+    return db.session.execute(select(func.count(Interaction.id)).where(
+        Interaction.author_id == author_id, Interaction.follow_up_done.is_(False),
+        Interaction.follow_up_on <= (on or date.today()))).scalar_one()
+
+
+# -- timeline ------------------------------------------------------------------------
+def timeline(object_type: str, object_id: int, cluster, enabled_modules, *, limit: int = 50) -> list[dict]:
+    """This cluster's interactions with a record merged with other plugins' entries, newest first.
+
+    Other plugins answer the core hook ``grappe_timeline_entries`` (only those the
+    cluster has enabled, through the subset caller): one hook call for the page.
+    """
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app, url_for
+    from sqlalchemy.orm import joinedload
+
+    from core import TimelineEntry
+
+    stmt = select(Interaction).options(joinedload(Interaction.author))
+    if object_type == "crm.organization":
+        stmt = stmt.where(Interaction.organization_id == object_id)
+    else:
+        stmt = stmt.options(joinedload(Interaction.organization)).where(Interaction.id.in_(
+            select(InteractionPerson.interaction_id).where(InteractionPerson.person_id == object_id)))
+    interactions = db.session.execute(
+        stmt.order_by(Interaction.date.desc(), Interaction.id.desc()).limit(limit)).scalars().all()
+    try:
+        tz = ZoneInfo(cluster.timezone)
+    except Exception:  # noqa: BLE001
+        tz = ZoneInfo("UTC")
+    rows = [{
+        "when": datetime.combine(i.date, time(12), tzinfo=tz),
+        "entry": TimelineEntry(when=datetime.combine(i.date, time(12), tzinfo=tz), kind=i.kind, title=i.subject,
+                               plugin="crm", url=url_for("crm.interaction_edit", interaction_id=i.id),
+                               detail=i.summary),
+        "interaction": i,
+    } for i in interactions]
+    host = current_app.extensions["grappe.host"]
+    for group in host.hook_for(enabled_modules).grappe_timeline_entries(
+            cluster=cluster, object_type=object_type, object_id=object_id, limit=limit):
+        for entry in group or []:
+            when = entry.when if entry.when.tzinfo else entry.when.replace(tzinfo=timezone.utc)
+            rows.append({"when": when, "entry": entry, "interaction": None})
+    rows.sort(key=lambda r: r["when"], reverse=True)
+    return rows[:limit]
+
+
+# -- competences and matching ------------------------------------------------------------
+def find_or_create_competence(name: str, category: str = "") -> Competence:
+    name = " ".join((name or "").split())[:120]
+    key = normalize(name)
+    if not key:
+        raise CrmError(_("A competence needs a name."))
+    found = db.session.execute(select(Competence).where(Competence.key == key)).scalar_one_or_none()
+    if found is None:
+        found = Competence(name=name, key=key, category=category)
+        db.session.add(found)
+        db.session.flush()
+    return found
+
+
+def save_competence(competence: Competence | None, form) -> Competence:
+    competence = competence or Competence()
+    competence.name = form.name.data
+    competence.key = normalize(form.name.data)
+    competence.category = form.category.data or ""
+    competence.description = form.description.data or ""
+    if competence.id is None:
+        db.session.add(competence)
+    db.session.flush()
+    return competence
+
+
+def add_organization_competence(org_id: int, competence_id: int, kind: str) -> bool:
+    """Give an organization a competence (``has``) or a need (``needs``); False if it had it."""
+    if kind not in ("has", "needs"):
+        raise CrmError(_("A competence is had or needed."))
+    if db.session.get(OrganizationCompetence, (org_id, competence_id, kind)) is not None:
+        return False
+    db.session.add(OrganizationCompetence(organization_id=org_id, competence_id=competence_id, kind=kind))
+    db.session.flush()
+    return True
+
+
+def remove_organization_competence(org_id: int, competence_id: int, kind: str) -> None:
+    db.session.execute(delete(OrganizationCompetence).where(
+        OrganizationCompetence.organization_id == org_id, OrganizationCompetence.competence_id == competence_id,
+        OrganizationCompetence.kind == kind))
+
+
+def organization_competences(org_id: int) -> dict[str, list[Competence]]:
+    out: dict[str, list[Competence]] = {"has": [], "needs": []}
+    for oc in db.session.execute(select(OrganizationCompetence).join(OrganizationCompetence.competence)
+                                 .where(OrganizationCompetence.organization_id == org_id)
+                                 .order_by(Competence.key)).scalars():
+        out[oc.kind].append(oc.competence)
+    return out
+
+
+def match(org_id: int, *, direction: str = "needs", competence_id: int | None = None, cluster_id: int | None,
+          limit: int = 50) -> list[dict]:
+    """Organizations that complement ``org_id``, best first.
+
+    ``direction="needs"``: for the organization's needs (or the one ``competence_id``),
+    the organizations that have the competence; ``"offers"``: for its competences, the
+    organizations that need them.  Ranked by overlap (how many of the wanted
+    competences they match), then members of the current cluster first, then the most
+    recent contact by this cluster.  Five queries whatever the number of candidates.
+    """
+    mine_kind, theirs_kind = ("needs", "has") if direction == "needs" else ("has", "needs")
+    wanted = set(db.session.execute(select(OrganizationCompetence.competence_id).where(
+        OrganizationCompetence.organization_id == org_id, OrganizationCompetence.kind == mine_kind)).scalars())
+    if competence_id is not None:
+        wanted = {competence_id} if competence_id in wanted else set()
+    if not wanted:
+        return []
+    rows = db.session.execute(
+        select(OrganizationCompetence.organization_id, OrganizationCompetence.competence_id)
+        .where(OrganizationCompetence.kind == theirs_kind, OrganizationCompetence.competence_id.in_(wanted),
+               OrganizationCompetence.organization_id != org_id)).all()
+    matched: dict[int, set[int]] = {}
+    for oid, cid in rows:
+        matched.setdefault(oid, set()).add(cid)
+    if not matched:
+        return []
+    candidates = list(matched)
+    from .api import member_ids
+
+    members = member_ids(candidates, cluster_id, date.today()) if cluster_id is not None else set()
+    last_contact = dict(db.session.execute(
+        select(Interaction.organization_id, func.max(Interaction.date))
+        .where(Interaction.organization_id.in_(candidates)).group_by(Interaction.organization_id)).all())
+    ranked = sorted(candidates, key=lambda oid: (
+        -len(matched[oid]), oid not in members, -(last_contact[oid].toordinal() if last_contact.get(oid) else 0),
+        oid))[:limit]
+    orgs = {o.id: o for o in db.session.execute(select(Organization).where(Organization.id.in_(ranked))).scalars()}
+    names = dict(db.session.execute(select(Competence.id, Competence.name).where(Competence.id.in_(wanted))).all())
+    return [{
+        "organization": orgs[oid],
+        "overlap": len(matched[oid]),
+        "competences": sorted(names[c] for c in matched[oid]),
+        "member": oid in members,
+        "last_contact": last_contact.get(oid),
+    } for oid in ranked if oid in orgs]
+
+
+def competence_usage() -> list[tuple[Competence, int, int]]:
+    """The vocabulary with how many organizations have and need each competence (two queries)."""
+    counts: dict[tuple[int, str], int] = {
+        (cid, kind): n for cid, kind, n in db.session.execute(
+            select(OrganizationCompetence.competence_id, OrganizationCompetence.kind, func.count())
+            .group_by(OrganizationCompetence.competence_id, OrganizationCompetence.kind)).all()}
+    return [(c, counts.get((c.id, "has"), 0), counts.get((c.id, "needs"), 0))
+            for c in db.session.execute(select(Competence).order_by(Competence.category, Competence.key)).scalars()]
+
+
+# -- misc ----------------------------------------------------------------------------------
+def day_start(day: date | None) -> datetime | None:
+    """A moment for a consent given on ``day`` (now when it is today or not given)."""
+    from datetime import time
+
+    if day is None or day >= date.today():
+        return None
+    return datetime.combine(day, time(12), tzinfo=timezone.utc)
+
+
+def segment_count(segment) -> int:
+    from . import filters as crm_filters
+
+    return db.session.execute(crm_filters.apply(select(func.count(Organization.id)), segment.filters or {},
+                                                segment.cluster_id)).scalar_one()
+
+
+def delete_organization(org: Organization) -> None:
+    """Delete an organization that no cluster has history with; :raises CrmError: otherwise."""
+    from sqlalchemy.exc import IntegrityError
+
+    for model, what in ((Membership, _("memberships")), (Interaction, _("interactions"))):
+        used = db.session.execute(select(func.count(model.id)).where(model.organization_id == org.id)
+                                  .execution_options(all_clusters=True)).scalar_one()
+        if used:
+            raise CrmError(_("This organization has %(n)s %(what)s in the federation: it cannot be deleted.",
+                             n=used, what=what))
+    try:
+        with db.session.begin_nested():
+            db.session.delete(org)
+            db.session.flush()
+    except IntegrityError:
+        raise CrmError(_("Other modules still refer to this organization: it cannot be deleted.")) from None

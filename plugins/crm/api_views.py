@@ -1,0 +1,477 @@
+"""The CRM's JSON API (blueprint ``crm_api``, mounted at ``/api/v1/<cluster>/crm/``).
+
+Bodies are validated by the same forms as the pages (``core.validate``); errors are
+``422 {"errors": {field: [messages]}}``.  Organizations and persons are visible to
+every cluster's staff; memberships, interactions and segments only to their cluster's.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import g, jsonify, request
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from core import ApiBlueprint, ApiError, db, jsonable, requires, validate
+from core import api_paginate
+
+from . import filters as crm_filters
+from . import services
+from .forms import (
+    CompetenceForm,
+    ConsentForm,
+    InteractionForm,
+    MembershipForm,
+    OrganizationCompetenceForm,
+    OrganizationFilterForm,
+    OrganizationForm,
+    PersonForm,
+    PersonLinkForm,
+    SegmentForm,
+)
+from .models import (
+    Competence,
+    Interaction,
+    Membership,
+    Organization,
+    Person,
+    PersonOrganization,
+    Segment,
+)
+
+api = ApiBlueprint("crm_api", __name__)
+
+_PAGING = ("limit", "offset", "sort")
+
+
+# -- serializers ---------------------------------------------------------------------
+def organization_json(o: Organization) -> dict:
+    return {
+        "id": o.id, "legal_name": o.legal_name, "trade_name": o.trade_name, "name": o.name, "siren": o.siren,
+        "siret": o.siret, "vat_number": o.vat_number, "kind": o.kind, "sector": o.sector, "size_band": o.size_band,
+        "street": o.street, "postcode": o.postcode, "city": o.city, "country": o.country, "website": o.website,
+        "parent_id": o.parent_id, "tags": [t.name for t in o.tags],
+        "created_at": jsonable(o.created_at), "updated_at": jsonable(o.updated_at),
+    }
+
+
+def person_json(p: Person) -> dict:
+    return {
+        "id": p.id, "first_name": p.first_name, "last_name": p.last_name, "full_name": p.full_name, "email": p.email,
+        "phone": p.phone, "job_title": p.job_title, "function": p.function, "language": p.language,
+        "erased": p.erased_at is not None,
+        "organizations": [{"organization_id": ln.organization_id, "name": ln.organization.name, "role": ln.role,
+                           "main": ln.main} for ln in p.links],
+    }
+
+
+def membership_json(m: Membership) -> dict:
+    return {"id": m.id, "organization_id": m.organization_id, "status": m.status,
+            "start_date": jsonable(m.start_date), "end_date": jsonable(m.end_date), "fee_tier": m.fee_tier,
+            "note": m.note, "member_today": m.status == "member" and m.covers(date.today())}
+
+
+def interaction_json(i: Interaction) -> dict:
+    return {"id": i.id, "organization_id": i.organization_id, "kind": i.kind, "date": jsonable(i.date),
+            "author_id": i.author_id, "subject": i.subject, "summary": i.summary,
+            "persons": [p.id for p in i.persons], "follow_up_on": jsonable(i.follow_up_on),
+            "follow_up_done": i.follow_up_done}
+
+
+def competence_json(c: Competence) -> dict:
+    return {"id": c.id, "name": c.name, "category": c.category, "description": c.description}
+
+
+def segment_json(s: Segment) -> dict:
+    return {"id": s.id, "name": s.name, "filters": s.filters, "created_at": jsonable(s.created_at)}
+
+
+def _get(model, ident):
+    obj = db.session.get(model, ident)
+    if obj is None:
+        raise ApiError({"_": ["Not found."]}, 404)
+    return obj
+
+
+def _scoped(model, ident):
+    obj = db.session.execute(select(model).where(model.id == ident)).scalar_one_or_none()
+    if obj is None:
+        raise ApiError({"_": ["Not found."]}, 404)
+    return obj
+
+
+def _filter_values() -> dict:
+    args = request.args.to_dict(flat=True)
+    unknown = sorted(set(args) - set(crm_filters.FILTER_KEYS) - set(_PAGING))
+    if unknown:
+        raise ApiError({name: ["Unknown filter."] for name in unknown}, 400)
+    form = OrganizationFilterForm(formdata=request.args)
+    if not form.validate():
+        raise ApiError({k: [str(m) for m in v] for k, v in form.errors.items()}, 400)
+    return form.values
+
+
+# -- organizations -------------------------------------------------------------------
+@api.operation("/organizations", summary="Organizations matching filters (q, kind, sector, size, country, tag, "
+               "competence, need, membership)", paginated=True)
+def organizations():
+    values = _filter_values()
+    stmt = crm_filters.apply(select(Organization), values, g.cluster.id).order_by(Organization.name_key,
+                                                                                   Organization.id)
+    return jsonify(api_paginate(db.session, stmt, organization_json))
+
+
+@api.operation("/organizations", methods=["POST"], summary="Create an organization", form=OrganizationForm)
+@requires("crm.edit")
+def organization_create():
+    form = validate(OrganizationForm)
+    org = services.apply_organization_form(Organization(), form)
+    db.session.commit()
+    return jsonify(organization_json(org)), 201
+
+
+@api.operation("/organizations/<int:org_id>", summary="An organization with its persons, this cluster's "
+               "memberships, competences and needs")
+def organization(org_id: int):
+    org = _get(Organization, org_id)
+    data = organization_json(org)
+    data["persons"] = [{"id": p.id, "full_name": p.full_name, "email": p.email, "role": ln.role}
+                       for p, ln in db.session.execute(
+                           select(Person, PersonOrganization)
+                           .join(PersonOrganization, PersonOrganization.person_id == Person.id)
+                           .where(PersonOrganization.organization_id == org.id).order_by(Person.name_key)).all()]
+    data["memberships"] = [membership_json(m) for m in db.session.execute(
+        select(Membership).where(Membership.organization_id == org.id).order_by(Membership.start_date)).scalars()]
+    comps = services.organization_competences(org.id)
+    data["competences"] = [competence_json(c) for c in comps["has"]]
+    data["needs"] = [competence_json(c) for c in comps["needs"]]
+    return jsonify(data)
+
+
+@api.operation("/organizations/<int:org_id>", methods=["PATCH"], summary="Change an organization",
+               form=OrganizationForm)
+@requires("crm.edit")
+def organization_update(org_id: int):
+    org = _get(Organization, org_id)
+    form = validate(OrganizationForm, obj=org, partial=True, current_id=org.id)
+    services.apply_organization_form(org, form)
+    db.session.commit()
+    return jsonify(organization_json(org))
+
+
+@api.operation("/organizations/<int:org_id>", methods=["DELETE"],
+               summary="Delete an organization no cluster has history with")
+@requires("crm.erase")
+def organization_delete(org_id: int):
+    org = _get(Organization, org_id)
+    try:
+        services.delete_organization(org)
+    except services.CrmError as exc:
+        raise ApiError({"_": [str(exc)]}, 409)
+    db.session.commit()
+    return "", 204
+
+
+@api.operation("/organizations/<int:org_id>/timeline", summary="The organization's timeline in this cluster")
+def organization_timeline(org_id: int):
+    _get(Organization, org_id)
+    rows = services.timeline("crm.organization", org_id, g.cluster, g.enabled_modules)
+    return jsonify({"items": [{"when": jsonable(r["when"]), "kind": r["entry"].kind, "title": r["entry"].title,
+                               "plugin": r["entry"].plugin, "url": r["entry"].url, "detail": r["entry"].detail,
+                               "interaction_id": r["interaction"].id if r["interaction"] else None}
+                              for r in rows]})
+
+
+@api.operation("/organizations/<int:org_id>/competences", methods=["POST"],
+               summary="Give an organization a competence or a need", form=OrganizationCompetenceForm)
+@requires("crm.edit")
+def organization_competence_add(org_id: int):
+    _get(Organization, org_id)
+    form = validate(OrganizationCompetenceForm)
+    competence = db.session.get(Competence, form.competence_id.data) if form.competence_id.data \
+        else services.find_or_create_competence(form.name.data)
+    added = services.add_organization_competence(org_id, competence.id, form.kind.data)
+    db.session.commit()
+    return jsonify({"competence": competence_json(competence), "kind": form.kind.data}), 201 if added else 200
+
+
+@api.operation("/organizations/<int:org_id>/competences/<int:competence_id>/<kind>", methods=["DELETE"],
+               summary="Remove a competence or need from an organization")
+@requires("crm.edit")
+def organization_competence_remove(org_id: int, competence_id: int, kind: str):
+    _get(Organization, org_id)
+    if kind not in ("has", "needs"):
+        raise ApiError({"kind": ["Must be 'has' or 'needs'."]}, 404)
+    services.remove_organization_competence(org_id, competence_id, kind)
+    db.session.commit()
+    return "", 204
+
+
+@api.operation("/organizations/<int:org_id>/matching", summary="Organizations complementing this one, best "
+               "first (direction=needs|offers, competence=id)")
+def organization_matching(org_id: int):
+    _get(Organization, org_id)
+    direction = request.args.get("direction", "needs")
+    if direction not in ("needs", "offers"):
+        raise ApiError({"direction": ["Must be 'needs' or 'offers'."]}, 400)
+    raw = request.args.get("competence", "")
+    if raw and not raw.isdigit():
+        raise ApiError({"competence": ["Must be a competence id."]}, 400)
+    results = services.match(org_id, direction=direction, competence_id=int(raw) if raw else None,
+                             cluster_id=g.cluster.id)
+    return jsonify({"items": [{"organization": {"id": r["organization"].id, "name": r["organization"].name},
+                               "overlap": r["overlap"], "competences": r["competences"], "member": r["member"],
+                               "last_contact": jsonable(r["last_contact"])} for r in results]})
+
+
+# -- persons -------------------------------------------------------------------------
+@api.operation("/persons", summary="Persons (q: words in names, e-mail, phone)", paginated=True)
+def persons():
+    stmt = crm_filters.person_search(select(Person), request.args.get("q", "")[:200])
+    return jsonify(api_paginate(db.session, stmt.order_by(Person.name_key, Person.id), person_json))
+
+
+@api.operation("/persons", methods=["POST"], summary="Create a person", form=PersonForm)
+@requires("crm.edit")
+def person_create():
+    form = validate(PersonForm)
+    person = services.apply_person_form(Person(), form)
+    db.session.commit()
+    return jsonify(person_json(person)), 201
+
+
+@api.operation("/persons/<int:person_id>", summary="A person, their organizations and consents")
+def person(person_id: int):
+    p = _get(Person, person_id)
+    data = person_json(p)
+    data["consents"] = {purpose: ({"status": rec.status, "at": jsonable(rec.at), "method": rec.method} if rec else None)
+                        for purpose, rec in services.consent_state(p.id).items()}
+    return jsonify(data)
+
+
+@api.operation("/persons/<int:person_id>", methods=["PATCH"], summary="Change a person", form=PersonForm)
+@requires("crm.edit")
+def person_update(person_id: int):
+    p = _get(Person, person_id)
+    if p.erased_at is not None:
+        raise ApiError({"_": ["This person's data was erased."]}, 409)
+    form = validate(PersonForm, obj=p, partial=True, current_id=p.id)
+    services.apply_person_form(p, form)
+    db.session.commit()
+    return jsonify(person_json(p))
+
+
+@api.operation("/persons/<int:person_id>/organizations", methods=["POST"],
+               summary="Link a person to an organization", form=PersonLinkForm)
+@requires("crm.edit")
+def person_link(person_id: int):
+    p = _get(Person, person_id)
+    form = validate(PersonLinkForm)
+    services.link_person(p, form.organization_id.data, role=form.role.data, main=form.main.data)
+    db.session.commit()
+    return jsonify(person_json(p)), 201
+
+
+@api.operation("/persons/<int:person_id>/consents", methods=["POST"], summary="Record a consent granted or "
+               "withdrawn", form=ConsentForm)
+@requires("crm.edit")
+def person_consent(person_id: int):
+    p = _get(Person, person_id)
+    form = validate(ConsentForm)
+    try:
+        rec = services.record_consent(p, form.purpose.data, form.status.data, method=form.method.data,
+                                      at=services.day_start(form.on.data), user_id=current_user.id)
+    except services.CrmError as exc:
+        raise ApiError({"status": [str(exc)]}, 409)
+    db.session.commit()
+    return jsonify({"purpose": rec.purpose, "status": rec.status, "at": jsonable(rec.at), "method": rec.method}), 201
+
+
+@api.operation("/persons/<int:person_id>/export", summary="Everything held about a person (right of access)")
+@requires("crm.erase")
+def person_export(person_id: int):
+    return jsonify(services.export_person(_get(Person, person_id)))
+
+
+@api.operation("/persons/<int:person_id>/erase", methods=["POST"], summary="Anonymize a person (right to erasure)")
+@requires("crm.erase")
+def person_erase(person_id: int):
+    p = _get(Person, person_id)
+    try:
+        services.erase_person(p, user_id=current_user.id)
+    except services.CrmError as exc:
+        raise ApiError({"_": [str(exc)]}, 409)
+    db.session.commit()
+    return jsonify(person_json(p))
+
+
+# -- memberships (this cluster) ---------------------------------------------------------
+@api.operation("/memberships", summary="This cluster's memberships (organization_id, status)", paginated=True)
+def memberships():
+    stmt = select(Membership).order_by(Membership.start_date.desc(), Membership.id)
+    raw = request.args.get("organization_id", "")
+    if raw:
+        if not raw.isdigit():
+            raise ApiError({"organization_id": ["Must be an id."]}, 400)
+        stmt = stmt.where(Membership.organization_id == int(raw))
+    status = request.args.get("status", "")
+    if status:
+        from .models import MEMBERSHIP_STATUSES
+
+        if status not in MEMBERSHIP_STATUSES:
+            raise ApiError({"status": [f"One of {', '.join(MEMBERSHIP_STATUSES)}."]}, 400)
+        stmt = stmt.where(Membership.status == status)
+    return jsonify(api_paginate(db.session, stmt, membership_json))
+
+
+@api.operation("/memberships", methods=["POST"], summary="Record a membership period in this cluster",
+               form=MembershipForm)
+@requires("crm.edit")
+def membership_create():
+    form = validate(MembershipForm)
+    m = services.save_membership(None, form)
+    db.session.commit()
+    return jsonify(membership_json(m)), 201
+
+
+@api.operation("/memberships/<int:membership_id>", methods=["PATCH"], summary="Change a membership",
+               form=MembershipForm)
+@requires("crm.edit")
+def membership_update(membership_id: int):
+    m = _scoped(Membership, membership_id)
+    form = validate(MembershipForm, obj=m, partial=True)
+    services.save_membership(m, form)
+    db.session.commit()
+    return jsonify(membership_json(m))
+
+
+@api.operation("/memberships/<int:membership_id>", methods=["DELETE"], summary="Delete a membership")
+@requires("crm.edit")
+def membership_delete(membership_id: int):
+    db.session.delete(_scoped(Membership, membership_id))
+    db.session.commit()
+    return "", 204
+
+
+# -- interactions (this cluster) --------------------------------------------------------
+@api.operation("/interactions", summary="This cluster's interactions (organization_id)", paginated=True)
+def interactions():
+    stmt = select(Interaction).order_by(Interaction.date.desc(), Interaction.id.desc())
+    raw = request.args.get("organization_id", "")
+    if raw:
+        if not raw.isdigit():
+            raise ApiError({"organization_id": ["Must be an id."]}, 400)
+        stmt = stmt.where(Interaction.organization_id == int(raw))
+    return jsonify(api_paginate(db.session, stmt, interaction_json))
+
+
+@api.operation("/interactions", methods=["POST"], summary="Record a visit, call, meeting, e-mail or note",
+               form=InteractionForm)
+@requires("crm.edit")
+def interaction_create():
+    form = validate(InteractionForm)
+    i = services.save_interaction(None, form, author_id=current_user.id)
+    db.session.commit()
+    return jsonify(interaction_json(i)), 201
+
+
+@api.operation("/interactions/<int:interaction_id>", summary="An interaction")
+def interaction(interaction_id: int):
+    return jsonify(interaction_json(_scoped(Interaction, interaction_id)))
+
+
+@api.operation("/interactions/<int:interaction_id>", methods=["PATCH"], summary="Change an interaction "
+               "(e.g. follow_up_done)", form=InteractionForm)
+@requires("crm.edit")
+def interaction_update(interaction_id: int):
+    i = _scoped(Interaction, interaction_id)
+    from core.api import json_body
+
+    body = dict(json_body())
+    body.setdefault("persons", [p.id for p in i.persons])
+    form = validate(InteractionForm, obj=i, data=body, partial=True)
+    services.save_interaction(i, form, author_id=i.author_id)
+    db.session.commit()
+    return jsonify(interaction_json(i))
+
+
+@api.operation("/interactions/<int:interaction_id>", methods=["DELETE"], summary="Delete an interaction")
+@requires("crm.edit")
+def interaction_delete(interaction_id: int):
+    db.session.delete(_scoped(Interaction, interaction_id))
+    db.session.commit()
+    return "", 204
+
+
+@api.operation("/follow-ups", summary="My follow-ups in this cluster, the most urgent first")
+def followups():
+    include_done = request.args.get("done") in ("1", "true")
+    return jsonify({"items": [interaction_json(i) for i in services.followups(current_user.id,
+                                                                               include_done=include_done)]})
+
+
+# -- competences ---------------------------------------------------------------------
+@api.operation("/competences", summary="The shared competence vocabulary")
+def competences():
+    return jsonify({"items": [{**competence_json(c), "organizations_having": has, "organizations_needing": needs}
+                              for c, has, needs in services.competence_usage()]})
+
+
+@api.operation("/competences", methods=["POST"], summary="Add a competence to the vocabulary", form=CompetenceForm)
+@requires("crm.edit")
+def competence_create():
+    form = validate(CompetenceForm)
+    c = services.save_competence(None, form)
+    db.session.commit()
+    return jsonify(competence_json(c)), 201
+
+
+# -- segments (this cluster) -------------------------------------------------------------
+@api.operation("/segments", summary="This cluster's saved segments")
+def segments():
+    items = db.session.execute(select(Segment).order_by(Segment.name)).scalars().all()
+    return jsonify({"items": [segment_json(s) for s in items]})
+
+
+@api.operation("/segments", methods=["POST"], summary="Save a filter as a segment: {name, filters: {...}}",
+               form=SegmentForm)
+@requires("crm.edit")
+def segment_create():
+    from core.api import json_body
+
+    body = json_body()
+    unknown = sorted(set(body) - {"name", "filters"})
+    if unknown:
+        raise ApiError({k: ["Unknown field."] for k in unknown}, 422)
+    filters = body.get("filters") or {}
+    if not isinstance(filters, dict):
+        raise ApiError({"filters": ["Must be an object."]}, 422)
+    form = validate(SegmentForm, data={"name": body.get("name")})
+    bad = sorted(set(filters) - set(crm_filters.FILTER_KEYS))
+    if bad:
+        raise ApiError({f"filters.{k}": ["Unknown filter."] for k in bad}, 422)
+    ff = OrganizationFilterForm(formdata=None, data={k: str(v) for k, v in filters.items() if v is not None})
+    if not ff.validate():
+        raise ApiError({f"filters.{k}": [str(m) for m in v] for k, v in ff.errors.items()}, 422)
+    segment = Segment(name=form.name.data, filters=ff.values, created_by_id=current_user.id)
+    db.session.add(segment)
+    db.session.commit()
+    return jsonify(segment_json(segment)), 201
+
+
+@api.operation("/segments/<int:segment_id>/persons", summary="Ids of the persons a segment reaches today")
+def segment_persons(segment_id: int):
+    from . import api as public
+
+    segment = _scoped(Segment, segment_id)
+    return jsonify({"items": public.segment_person_ids(segment.id, g.cluster.id)})
+
+
+@api.operation("/segments/<int:segment_id>", methods=["DELETE"], summary="Delete a segment")
+@requires("crm.edit")
+def segment_delete(segment_id: int):
+    db.session.delete(_scoped(Segment, segment_id))
+    db.session.commit()
+    return "", 204
