@@ -22,14 +22,18 @@ DEMO_CLUSTERS = [
 
 
 def demo_module_sets(load_order: list[str], count: int) -> list[list[str]]:
-    """Module sets for ``count`` demo clusters, from every module down to a few.
+    """Module sets for ``count`` demo clusters, from every module down to one.
 
-    Each set is a prefix of the load order, so it holds its modules' dependencies; the
-    sets differ as much as the installed modules allow (with two modules or more, at
-    least three distinct sets, the smallest possibly empty).  The core names no plugin.
+    Each set is a prefix of the load order, so it holds its modules' dependencies.  With
+    fewer modules than clusters, the last cluster runs the core alone, so that the sets
+    still differ (three distinct sets from two modules).  The core names no plugin.
     """
     n = len(load_order)
-    return [load_order[: n - -(-i * n // count)] for i in range(count)]
+    if n == 0:
+        return [[] for _ in range(count)]
+    spread = count if n >= count else count - 1
+    sizes = [n - -(-i * (n - 1) // (spread - 1)) if spread > 1 else n for i in range(spread)]
+    return [load_order[:size] for size in sizes] + [[] for _ in range(count - spread)]
 
 
 def _password() -> str:
