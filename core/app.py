@@ -21,7 +21,6 @@ from .modules import ModuleCache, enabled_modules, modules_version_subquery
 from .plugins import PluginHost
 
 csrf = CSRFProtect()
-babel = Babel()
 
 LANGUAGES = ("en", "fr")
 RESERVED_SLUGS = frozenset({"login", "logout", "admin", "api", "static", "account", "healthz"})
@@ -86,7 +85,8 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
         if info.package_path and (info.package_path / "translations").is_dir():
             translation_dirs.append(str(info.package_path / "translations"))
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(translation_dirs)
-    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    # one Babel per app: its translations cache must hold this app's catalogs only
+    Babel(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
 
     from flask_babel import get_locale
 
