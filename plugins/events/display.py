@@ -50,3 +50,11 @@ def money(amount: Decimal | None, currency: str, locale: str = "en") -> str:
     if amount is None:
         return ""
     return format_currency(amount, currency or "EUR", locale=locale)
+
+
+def fold(text: str) -> str:
+    """Lowercase without accents, one space between words (``"Zoé  Müller"`` -> ``"zoe muller"``)."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", (text or "").casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())

@@ -108,14 +108,23 @@ def send_mails_job(job, kind: str, registration_ids: list[int] | None = None, re
 
     cluster = job.session.get(Cluster, job.cluster_id)
     base = base_url or "http://127.0.0.1:5000/"
+    if kind == "confirm":
+        with transport() as out:
+            out.send(confirm_request_message(job.session, cluster, request or {}, base), cluster=cluster, kind=kind)
+        return {"sent": 1}
+    sent, skipped = deliver(job, cluster, kind, list(registration_ids or []), base)
+    return {"sent": sent, "skipped (no address)": skipped}
+
+
+def deliver(job, cluster, kind: str, ids: list[int], base: str) -> tuple[int, int]:
+    """Send one kind of mail to these registrations over one connection; return (sent, skipped).
+
+    Reports progress after each chunk, and stamps ``invited_at`` / ``reminded_at`` for
+    what was sent, chunk by chunk (a failed batch resumes without sending twice).
+    """
     sent = skipped = 0
+    job.progress(0, len(ids), force=True)
     with transport() as out:
-        if kind == "confirm":
-            msg = confirm_request_message(job.session, cluster, request or {}, base)
-            out.send(msg, cluster=cluster, kind=kind)
-            return {"sent": 1}
-        ids = list(registration_ids or [])
-        job.progress(0, len(ids), force=True)
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             done_ids = []
@@ -128,7 +137,7 @@ def send_mails_job(job, kind: str, registration_ids: list[int] | None = None, re
                 sent += 1
             _stamp(job.session, kind, done_ids)
             job.progress(start + len(chunk), len(ids), force=True)
-    return {"sent": sent, "skipped": skipped}
+    return sent, skipped
 
 
 def _stamp(session, kind: str, ids: list[int]) -> None:

@@ -104,14 +104,14 @@ def save_event(event: Event | None, form, *, cluster) -> Event:
         if name in form._fields:
             value = form[name].data
             if name in ("member_price", "non_member_price"):
-                value = value if value is not None else Decimal("0")
+                value = (value if value is not None else Decimal("0")).quantize(Decimal("0.01"))
             elif name in ("description", "venue", "online_url"):
                 value = (value or "").strip()
             elif name == "title":
                 value = value.strip()
             setattr(event, name, value)
-    if "topics" in form._fields:
-        wanted = list(dict.fromkeys(form.topics.data or []))
+    if "topic_ids" in form._fields:
+        wanted = list(dict.fromkeys(form.topic_ids.data or []))
         current = {t.competence_id: t for t in event.topics}
         event.topics = [current.get(cid) or EventTopic(competence_id=cid) for cid in wanted]
     if "status" in form._fields and creating and form.status.data:
@@ -169,7 +169,7 @@ def delete_event(event: Event) -> None:
 
 
 # -- registrations -----------------------------------------------------------------------
-def _release_read_transaction() -> None:
+def release_read_transaction() -> None:
     """End the request session's read-only transaction, so its connection goes back to the pool.
 
     The seat logic runs in a session of its own; without this, many simultaneous
@@ -178,6 +178,18 @@ def _release_read_transaction() -> None:
     session = db.session
     if session.in_transaction() and not (session.new or session.dirty or session.deleted):
         session.commit()  # nothing to write; expire_on_commit is off, loaded objects stay usable
+
+
+def begin_write_transaction() -> None:
+    """Start the request session's next transaction with the write lock (SQLite: ``BEGIN IMMEDIATE``).
+
+    For a read-then-write on ``db.session`` that must not fail on SQLite when another
+    process writes in between (a deferred transaction cannot upgrade a stale snapshot).
+    """
+    session = db.session
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={"sqlite_immediate": True})
 
 
 def _lock_event(session, event_id: int, cluster_id: int) -> Event:
@@ -233,7 +245,7 @@ def register(event_id: int, person_id: int, *, cluster, source: str = "staff", o
     if starts_at is None:
         raise EventsError(_("No such event."), "event_id")
     member = crm.is_member(org_id, cluster.id, starts_at.astimezone(cluster_tz(cluster)).date())
-    _release_read_transaction()
+    release_read_transaction()
 
     with db.write_transaction(cluster.id) as session:
         event = _lock_event(session, event_id, cluster.id)
@@ -296,7 +308,7 @@ def _promote(session, event: Event, now: datetime) -> list[int]:
 
 def fill_from_waitlist(event_id: int, *, cluster) -> list[int]:
     """Promote waitlisted registrations while seats are free; return their ids (no mail)."""
-    _release_read_transaction()
+    release_read_transaction()
     with db.write_transaction(cluster.id) as session:
         event = _lock_event(session, event_id, cluster.id)
         if event.status in ("cancelled", "done"):
@@ -318,7 +330,7 @@ def change_status(registration_id: int, new: str, *, cluster, notify: bool = Tru
     if new not in REGISTRATION_STATUSES:
         raise EventsError(_("Unknown registration status '%(status)s'.", status=new), "status")
     event_id = _registration_event_id(registration_id, cluster.id)
-    _release_read_transaction()
+    release_read_transaction()
     with db.write_transaction(cluster.id) as session:
         event = _lock_event(session, event_id, cluster.id)
         reg = session.execute(
@@ -385,7 +397,7 @@ def cancel(registration_id: int, *, cluster, notify: bool = True) -> Outcome:
 def mark_no_shows(event_id: int, *, cluster) -> int:
     """End the check-in: everyone still *registered* becomes *no_show*; return how many."""
     assert can_transition("registered", "no_show")
-    _release_read_transaction()
+    release_read_transaction()
     with db.write_transaction(cluster.id) as session:
         event = _lock_event(session, event_id, cluster.id)
         if event.starts_at > utcnow():
@@ -417,3 +429,41 @@ def status_counts(event_ids: Iterable[int]) -> dict[int, dict[str, int]]:
 
 def seats_taken(counts: dict[str, int]) -> int:
     return sum(counts.get(s, 0) for s in SEAT_STATUSES)
+
+
+# -- invitations and reminders ---------------------------------------------------------------
+def invite(event: Event, *, cluster, segment_id: int | None = None, person_ids: list[int] | None = None):
+    """Queue the invitation of a CRM segment or of hand-picked persons; return the job.
+
+    The job (:func:`.jobs.invite_job`) keeps those who consent to event invitations and
+    have an address, records them as *invited* and mails them.
+    """
+    from core.jobs import enqueue
+
+    from . import mail
+
+    if event.status != "open" or event.ends_at <= utcnow():
+        raise EventsError(_("Open the event for registrations before inviting anyone."), "segment_id")
+    if segment_id is not None and segment_id not in {sid for sid, _name in crm.list_segments(cluster.id)}:
+        raise EventsError(_("No such segment in this cluster."), "segment_id")
+    if segment_id is None and not person_ids:
+        raise EventsError(_("Choose a segment, or pick persons."), "segment_id")
+    return enqueue("events.invite", cluster_id=cluster.id, user_id=mail._user_id(),
+                   params={"event_id": event.id, "segment_id": segment_id,
+                           "person_ids": [int(i) for i in person_ids or []], "base_url": mail.base_url()},
+                   label=_("Invitations to “%(title)s”", title=event.title))
+
+
+def send_reminders(event: Event, *, cluster):
+    """Queue a reminder to every registered person not reminded yet; return the job (or None)."""
+    from . import mail
+
+    if event.status not in ("open", "closed") or event.ends_at <= utcnow():
+        raise EventsError(_("Reminders go out before an open or closed event, not a %(status)s one.",
+                            status=EVENT_STATUSES[event.status].lower()))
+    ids = db.session.execute(
+        select(Registration.id).where(Registration.event_id == event.id, Registration.status == "registered",
+                                      Registration.reminded_at.is_(None)).order_by(Registration.id)
+    ).scalars().all()
+    return mail.queue("reminder", list(ids), cluster=cluster,
+                      label=_("Reminders for “%(title)s”", title=event.title)) if ids else None

@@ -1,0 +1,246 @@
+"""Events forms: the one validation path for pages and the JSON API.
+
+Dates and times are typed in the cluster's time zone (``2026-12-03T09:00``); an ISO
+value with an offset (``2026-12-03T08:00:00Z``) is taken as it is.  Form data are
+aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from email_validator import EmailNotValidError, validate_email
+from flask import g
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    EmailField,
+    Field,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import DateTimeLocalInput
+
+from core import db
+
+from .models import EVENT_KINDS, EVENT_STATUSES, REGISTRATION_STATUSES
+from .services import cluster_tz
+
+
+def _strip(value):
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+def _optional_int(value):
+    if value in (None, ""):
+        return None
+    return int(value)
+
+
+class LocalDateTimeField(Field):
+    """A date and time in the cluster's time zone; ``data`` is an aware UTC datetime."""
+
+    widget = DateTimeLocalInput()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+
+    @staticmethod
+    def _tz():
+        cluster = g.get("cluster")
+        return cluster_tz(cluster) if cluster is not None else timezone.utc
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        if isinstance(self.data, datetime):
+            return self.data.astimezone(self._tz()).strftime("%Y-%m-%dT%H:%M")
+        return ""
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return  # absent: keep the object's value (as WTForms' own fields do)
+        if not valuelist[0].strip():
+            self.data = None
+            return
+        text = valuelist[0].strip().replace(" ", "T", 1)
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            self.data = None
+            raise ValueError(_("Not a valid date and time (YYYY-MM-DDTHH:MM)."))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self._tz())
+        if not 1900 < value.year < 2200:
+            self.data = None
+            raise ValueError(_("Not a valid date and time (YYYY-MM-DDTHH:MM)."))
+        self.data = value.astimezone(timezone.utc)
+
+
+class EventForm(FlaskForm):
+    """An event: what, when, where, how many seats, at what price."""
+
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)], filters=[_strip])
+    kind = SelectField(_l("Type"), choices=list(EVENT_KINDS.items()), default="conference")
+    starts_at = LocalDateTimeField(_l("Starts"), validators=[InputRequired()])
+    ends_at = LocalDateTimeField(_l("Ends"), validators=[InputRequired()])
+    venue = StringField(_l("Venue address"), validators=[Optional(), Length(max=300)], filters=[_strip])
+    online_url = URLField(_l("Online link"), validators=[Optional(), URL(message=_l("Not a valid web address.")),
+                                                         Length(max=500)])
+    capacity = IntegerField(_l("Seats"), validators=[Optional(), NumberRange(min=1, max=100000)],
+                            description=_l("Leave empty for no limit."))
+    registration_deadline = LocalDateTimeField(_l("Registration deadline"), validators=[Optional()],
+                                               description=_l("Leave empty: registrations stay open until the event ends."))
+    member_price = DecimalField(_l("Price for members"), places=2,
+                                validators=[Optional(), NumberRange(min=0, max=1000000)], default=Decimal("0"))
+    non_member_price = DecimalField(_l("Price for non-members"), places=2,
+                                    validators=[Optional(), NumberRange(min=0, max=1000000)], default=Decimal("0"))
+    organizer_id = SelectField(_l("Organizer"), coerce=_optional_int, validate_choice=True)
+    topic_ids = SelectMultipleField(_l("Topics"), coerce=int, validate_choice=True,
+                                 description=_l("From the CRM's competence vocabulary."))
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=20000)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.organizer_id.choices = [("", "—")] + organizer_choices()
+        self.topic_ids.choices = topic_choices()
+
+    def validate_ends_at(self, field):
+        if field.data and self.starts_at.data and field.data <= self.starts_at.data:
+            raise ValidationError(_l("The end must come after the start."))
+
+    def validate_registration_deadline(self, field):
+        if field.data and self.ends_at.data and field.data > self.ends_at.data:
+            raise ValidationError(_l("The deadline must not come after the end of the event."))
+
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        if not self.venue.data and not self.online_url.data and not self.online_url.errors:
+            self.venue.errors = list(self.venue.errors) + [_("Give a venue address or an online link.")]
+            ok = False
+        return ok
+
+
+def organizer_choices() -> list[tuple[int, str]]:
+    """Users with a role in the current cluster."""
+    from core.models import RoleAssignment, User
+
+    cluster = g.get("cluster")
+    if cluster is None:
+        return []
+    rows = db.session.execute(
+        select(User.id, User.name, User.email).join(RoleAssignment, RoleAssignment.user_id == User.id)
+        .where(RoleAssignment.cluster_id == cluster.id, User.active.is_(True)).order_by(User.name, User.email)
+    ).all()
+    return [(uid, name or email) for uid, name, email in rows]
+
+
+def topic_choices() -> list[tuple[int, str]]:
+    from plugins.crm import api as crm
+
+    try:
+        return crm.competence_choices()
+    except Exception:  # noqa: BLE001 - outside an app context (documentation builds)
+        return []
+
+
+class EventStatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=list(EVENT_STATUSES.items()), validators=[DataRequired()])
+
+
+class RegistrationForm(FlaskForm):
+    """Register a CRM person (staff, API)."""
+
+    person_id = IntegerField(_l("Person"), validators=[InputRequired(), NumberRange(min=1)])
+    organization_id = IntegerField(_l("Organization (default: the person's main one)"),
+                                   validators=[Optional(), NumberRange(min=1)])
+    no_mail = BooleanField(_l("Do not send the confirmation e-mail"))
+
+    def validate_person_id(self, field):
+        from plugins.crm import api as crm
+
+        if field.errors or field.data is None:
+            return
+        person = crm.get_person(field.data)
+        if person is None or person.erased:
+            raise ValidationError(_l("No such person in the CRM."))
+
+    def validate_organization_id(self, field):
+        from plugins.crm import api as crm
+
+        if not field.errors and field.data is not None and not crm.organization_names([field.data]):
+            raise ValidationError(_l("No such organization in the CRM."))
+
+
+class RegistrationStatusForm(FlaskForm):
+    status = SelectField(_l("Status"), choices=list(REGISTRATION_STATUSES.items()), validators=[DataRequired()])
+    no_mail = BooleanField(_l("Do not send an e-mail"))
+
+
+class InvitationForm(FlaskForm):
+    """Invite a CRM segment or hand-picked persons (consent is checked when sending)."""
+
+    segment_id = SelectField(_l("Segment"), coerce=_optional_int, validate_choice=True)
+    person_ids = SelectMultipleField(_l("Persons"), coerce=int, validate_choice=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from plugins.crm import api as crm
+
+        cluster = g.get("cluster")
+        segments = crm.list_segments(cluster.id) if cluster is not None else []
+        self.segment_id.choices = [("", "—")] + [(sid, name) for sid, name in segments]
+
+    def validate(self, extra_validators=None):
+        if not super().validate(extra_validators):
+            return False
+        if bool(self.segment_id.data) == bool(self.person_ids.data):
+            self.segment_id.errors.append(_l("Choose a segment, or pick persons, not both."))
+            return False
+        if self.person_ids.data:
+            from plugins.crm import api as crm
+
+            if len(self.person_ids.data) > 20000:
+                self.person_ids.errors.append(_l("At most 20,000 persons at once."))
+                return False
+            found = crm.get_persons(self.person_ids.data)
+            missing = [pid for pid in self.person_ids.data if pid not in found]
+            if missing:
+                self.person_ids.errors.append(
+                    _l("No such person in the CRM: %(ids)s.", ids=", ".join(map(str, missing[:10]))))
+                return False
+        return True
+
+
+def _email(form, field):
+    if field.data:
+        try:
+            field.data = validate_email(field.data.strip(), check_deliverability=False).normalized.lower()
+        except EmailNotValidError as exc:
+            raise ValidationError(str(exc))
+
+
+class PublicRegistrationForm(FlaskForm):
+    """The public registration page (no login); ``website`` is a honeypot left empty by people."""
+
+    first_name = StringField(_l("First name"), validators=[DataRequired(), Length(max=100)], filters=[_strip])
+    last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)], filters=[_strip])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254), _email])
+    organization = StringField(_l("Organization"), validators=[Optional(), Length(max=200)], filters=[_strip])
+    website = StringField(_l("Leave this field empty"), validators=[Optional(), Length(max=200)])
+
+
+class ActionForm(FlaskForm):
+    """A form with nothing but its CSRF token (buttons that change state)."""

@@ -1,0 +1,433 @@
+"""Events pages (blueprint ``events``, mounted at ``/<cluster>/events/``): thin handlers over services.
+
+The public pages (registration, confirmation, cancellation) are in :mod:`.public`, the
+JSON API in :mod:`.apiviews`; all share the blueprints defined here.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+
+from core import ApiBlueprint, ClusterBlueprint, can, db, paginate, requires, utcnow
+from plugins.crm import api as crm
+
+from . import display, mail, services
+from .forms import (
+    ActionForm,
+    EventForm,
+    EventStatusForm,
+    InvitationForm,
+    RegistrationForm,
+    RegistrationStatusForm,
+)
+from .models import (
+    EVENT_KINDS,
+    EVENT_STATUSES,
+    EVENT_TRANSITIONS,
+    REGISTRATION_SOURCES,
+    REGISTRATION_STATUSES,
+    SEAT_STATUSES,
+    TRANSITIONS,
+    Event,
+    Registration,
+)
+from .services import EventsError
+
+bp = ClusterBlueprint("events", __name__, template_folder="templates", static_folder="static",
+                      static_url_path="/static")
+api = ApiBlueprint("events_api", __name__)
+
+
+@bp.context_processor
+def _labels():
+    cluster = g.get("cluster")
+    from flask_babel import get_locale
+
+    locale = str(get_locale() or "en")
+
+    def when(event):
+        return display.when(event, cluster, locale)
+
+    def short(value):
+        return display.short_date(value, cluster, locale)
+
+    def money(amount):
+        return display.money(amount, cluster.currency if cluster else "EUR", locale)
+
+    return {
+        "EVENT_KINDS": EVENT_KINDS, "EVENT_STATUSES": EVENT_STATUSES, "EVENT_TRANSITIONS": EVENT_TRANSITIONS,
+        "REGISTRATION_STATUSES": REGISTRATION_STATUSES, "REGISTRATION_SOURCES": REGISTRATION_SOURCES,
+        "TRANSITIONS": TRANSITIONS, "when": when, "short": short, "money": money,
+        "can_manage": current_user.is_authenticated and cluster is not None and can(current_user, "events.manage"),
+        "can_checkin": current_user.is_authenticated and cluster is not None and can(current_user, "events.checkin"),
+    }
+
+
+def _page_arg() -> int:
+    try:
+        return max(1, min(int(request.args.get("page", "1")), 100000))
+    except ValueError:
+        return 1
+
+
+def _event_or_404(event_id: int) -> Event:
+    event = services.get_event(event_id, g.cluster)
+    if event is None:
+        abort(404)
+    return event
+
+
+def _safe_next(default: str) -> str:
+    target = request.values.get("next", "")
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
+        return target
+    return default
+
+
+def _status_code(form) -> int:
+    return 400 if form.errors else 200
+
+
+# -- events -----------------------------------------------------------------------------------------
+EVENT_SORTS = {
+    "starts": (Event.starts_at.asc(), Event.id.asc()),
+    "-starts": (Event.starts_at.desc(), Event.id.desc()),
+    "title": (Event.title.asc(), Event.id.asc()),
+    "-title": (Event.title.desc(), Event.id.desc()),
+    "status": (Event.status.asc(), Event.starts_at.asc()),
+    "-status": (Event.status.desc(), Event.starts_at.asc()),
+}
+PERIODS = ("upcoming", "past", "all")
+
+
+def event_filters(args) -> tuple[object, dict, list[str]]:
+    """The event list's query from request arguments; unknown values are reported, not fatal."""
+    filters = {k: (args.get(k) or "").strip()[:200] for k in ("q", "status", "kind", "period", "year", "sort")}
+    errors = []
+    stmt = select(Event).where(Event.cluster_id == g.cluster.id)
+    if filters["q"]:
+        words = filters["q"].split()
+        for word in words[:5]:
+            stmt = stmt.where(Event.title.ilike(f"%{_escape_like(word)}%", escape="\\"))
+    if filters["status"]:
+        if filters["status"] in EVENT_STATUSES:
+            stmt = stmt.where(Event.status == filters["status"])
+        else:
+            errors.append(_("Unknown status '%(value)s'.", value=filters["status"]))
+    if filters["kind"]:
+        if filters["kind"] in EVENT_KINDS:
+            stmt = stmt.where(Event.kind == filters["kind"])
+        else:
+            errors.append(_("Unknown type '%(value)s'.", value=filters["kind"]))
+    if filters["year"]:
+        try:
+            start, end = services.year_bounds(int(filters["year"]), g.cluster)
+        except (ValueError, OverflowError):
+            errors.append(_("Not a year: '%(value)s'.", value=filters["year"]))
+        else:
+            stmt = stmt.where(Event.starts_at >= start, Event.starts_at < end)
+    period = filters["period"] or ("all" if filters["year"] or filters["q"] else "upcoming")
+    if period not in PERIODS:
+        errors.append(_("Unknown period '%(value)s'.", value=period))
+        period = "all"
+    filters["period"] = period
+    now = utcnow()
+    if period == "upcoming":
+        stmt = stmt.where(Event.ends_at >= now)
+    elif period == "past":
+        stmt = stmt.where(Event.ends_at < now)
+    sort = filters["sort"] if filters["sort"] in EVENT_SORTS else ("-starts" if period == "past" else "starts")
+    filters["sort"] = sort
+    return stmt.order_by(*EVENT_SORTS[sort]), filters, errors
+
+
+def _escape_like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@bp.route("/")
+def index():
+    stmt, filters, errors = event_filters(request.args)
+    page = paginate(db.session, stmt, page=_page_arg(), per_page=current_app.config["PAGE_SIZE"])
+    counts = services.status_counts(e.id for e in page.items)
+    return render_template("events/index.html", page=page, filters=filters, errors=errors, counts=counts,
+                           seats_taken=services.seats_taken), 400 if errors else 200
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("events.manage")
+def event_new():
+    form = EventForm()
+    if form.validate_on_submit():
+        event = services.save_event(None, form, cluster=g.cluster)
+        flash(_("Event “%(title)s” created as a draft; open it for registrations when ready.", title=event.title),
+              "success")
+        return redirect(url_for("events.event", event_id=event.id))
+    return render_template("events/event_form.html", form=form, event=None), _status_code(form)
+
+
+@bp.route("/<int:event_id>")
+def event(event_id: int):
+    event = _event_or_404(event_id)
+    counts = services.status_counts([event.id])[event.id]
+    regs = registration_page(event, request.args)
+    topics = crm.competence_names(event.topic_ids)
+    organizer = _user_name(event.organizer_id)
+    return render_template("events/event.html", event=event, counts=counts, taken=services.seats_taken(counts),
+                           topics=[topics[i] for i in event.topic_ids if i in topics], organizer=organizer,
+                           action_form=ActionForm(), **regs), 400 if regs["errors"] else 200
+
+
+@bp.route("/<int:event_id>/registrations")
+def registrations(event_id: int):
+    """An event's registrations alone (filters, sort, pages)."""
+    event = _event_or_404(event_id)
+    regs = registration_page(event, request.args)
+    return render_template("events/registrations.html", event=event, **regs), 400 if regs["errors"] else 200
+
+
+def _user_name(user_id):
+    if user_id is None:
+        return None
+    from core.models import User
+
+    user = db.session.get(User, user_id)
+    return user.display_name if user else None
+
+
+REGISTRATION_SORTS = {
+    "registered": (Registration.registered_at.asc().nulls_last(), Registration.id.asc()),
+    "-registered": (Registration.registered_at.desc().nulls_last(), Registration.id.desc()),
+    "status": (Registration.status.asc(), Registration.registered_at.asc().nulls_last(), Registration.id.asc()),
+}
+
+
+def registration_page(event: Event, args, per_page: int | None = None) -> dict:
+    """One page of an event's registrations with their persons (one CRM call for the page)."""
+    status = (args.get("status") or "").strip()
+    q = (args.get("q") or "").strip()[:200]
+    sort = args.get("sort") if args.get("sort") in REGISTRATION_SORTS else "-registered"
+    errors = []
+    stmt = select(Registration).where(Registration.event_id == event.id)
+    if status:
+        if status in REGISTRATION_STATUSES:
+            stmt = stmt.where(Registration.status == status)
+        else:
+            errors.append(_("Unknown status '%(value)s'.", value=status))
+    if q:
+        stmt = stmt.where(Registration.person_id.in_(matching_person_ids(event.id, q)))
+    stmt = stmt.order_by(*REGISTRATION_SORTS[sort])
+    page = paginate(db.session, stmt, page=_page_arg(), per_page=per_page or current_app.config["PAGE_SIZE"])
+    persons = crm.get_persons(r.person_id for r in page.items)
+    orgs = crm.organization_names(r.organization_id for r in page.items)
+    return {"regs": page, "persons": persons, "orgs": orgs, "reg_filters": {"status": status, "q": q, "sort": sort},
+            "errors": errors}
+
+
+def matching_person_ids(event_id: int, query: str) -> list[int]:
+    """The event's persons whose name, e-mail or organization contains every word of ``query``."""
+    from plugins.crm.api import get_persons
+
+    ids = db.session.execute(select(Registration.person_id).where(Registration.event_id == event_id)).scalars().all()
+    words = display.fold(query).split()
+    out = []
+    for pid, person in get_persons(ids).items():
+        text = display.fold(f"{person.full_name} {person.email} {person.organization_name}")
+        if all(w in text for w in words):
+            out.append(pid)
+    return out
+
+
+@bp.route("/<int:event_id>/edit", methods=["GET", "POST"])
+@requires("events.manage")
+def event_edit(event_id: int):
+    event = _event_or_404(event_id)
+    form = EventForm(obj=event)
+    if form.validate_on_submit():
+        services.save_event(event, form, cluster=g.cluster)
+        flash(_("Event saved."), "success")
+        return redirect(url_for("events.event", event_id=event.id))
+    return render_template("events/event_form.html", form=form, event=event), _status_code(form)
+
+
+@bp.route("/<int:event_id>/status", methods=["POST"])
+@requires("events.manage")
+def event_status(event_id: int):
+    event = _event_or_404(event_id)
+    form = EventStatusForm()
+    if not form.validate_on_submit():
+        flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
+        return redirect(url_for("events.event", event_id=event.id)), 303
+    try:
+        services.change_event_status(event, form.status.data, cluster=g.cluster)
+    except EventsError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("events.event", event_id=event.id)), 303
+    flash(_("The event is now %(status)s.", status=EVENT_STATUSES[event.status].lower()), "success")
+    if event.status == "cancelled":
+        flash(_("Its registrants are being told by e-mail."), "info")
+    return redirect(url_for("events.event", event_id=event.id))
+
+
+@bp.route("/<int:event_id>/delete", methods=["POST"])
+@requires("events.delete")
+def event_delete(event_id: int):
+    event = _event_or_404(event_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        services.delete_event(event)
+    except EventsError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("events.event", event_id=event_id)), 303
+    flash(_("Event deleted."), "success")
+    return redirect(url_for("events.index"))
+
+
+# -- registrations (staff) ---------------------------------------------------------------------------
+@bp.route("/<int:event_id>/register", methods=["GET", "POST"])
+@requires("events.manage")
+def register(event_id: int):
+    """Find a CRM person and register them."""
+    event = _event_or_404(event_id)
+    form = RegistrationForm()
+    q = (request.args.get("q") or "").strip()[:200]
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                out = services.register(event.id, form.person_id.data, cluster=g.cluster, source="staff",
+                                        organization_id=form.organization_id.data, notify=not form.no_mail.data)
+            except EventsError as exc:
+                form.person_id.errors = [str(exc)]
+                status = 409
+            else:
+                person = crm.get_person(out.person_id)
+                if not out.changed:
+                    flash(_("%(name)s was already %(status)s.", name=person.full_name,
+                            status=REGISTRATION_STATUSES[out.status].lower()), "info")
+                else:
+                    flash(_("%(name)s is %(status)s.", name=person.full_name,
+                            status=REGISTRATION_STATUSES[out.status].lower()),
+                          "success" if out.status == "registered" else "warning")
+                return redirect(url_for("events.event", event_id=event.id))
+        else:
+            status = 400
+    found = crm.search_persons(q, limit=25) if q else []
+    already = {}
+    if found:
+        already = dict(db.session.execute(
+            select(Registration.person_id, Registration.status)
+            .where(Registration.event_id == event.id, Registration.person_id.in_([p.id for p in found]))).all())
+    return render_template("events/register.html", event=event, form=form, q=q, found=found,
+                           already=already), status
+
+
+@bp.route("/registrations/<int:registration_id>/status", methods=["POST"])
+@requires("events.manage")
+def registration_status(registration_id: int):
+    form = RegistrationStatusForm()
+    reg = db.session.execute(
+        select(Registration).where(Registration.id == registration_id, Registration.cluster_id == g.cluster.id)
+    ).scalar_one_or_none()
+    if reg is None:
+        abort(404)
+    back = _safe_next(url_for("events.event", event_id=reg.event_id))
+    if not form.validate_on_submit():
+        flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
+        return redirect(back), 303
+    try:
+        out = services.change_status(reg.id, form.status.data, cluster=g.cluster, notify=not form.no_mail.data)
+    except EventsError as exc:
+        flash(str(exc), "error")
+        return redirect(back), 303
+    flash(_("Registration is now %(status)s.", status=REGISTRATION_STATUSES[out.status].lower()), "success")
+    if out.promoted:
+        flash(_("%(n)s person(s) moved up from the waitlist and are told by e-mail.", n=len(out.promoted)), "info")
+    return redirect(back)
+
+
+# -- invitations --------------------------------------------------------------------------------------
+@bp.route("/<int:event_id>/invite", methods=["GET", "POST"])
+@requires("events.manage")
+def invite(event_id: int):
+    """Invite a CRM segment or hand-picked persons (in the background; consent respected)."""
+    event = _event_or_404(event_id)
+    form = InvitationForm()
+    q = (request.args.get("q") or "").strip()[:200]
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                job = services.invite(event, cluster=g.cluster, segment_id=form.segment_id.data,
+                                      person_ids=form.person_ids.data)
+            except EventsError as exc:
+                form.segment_id.errors = [str(exc)]
+                status = 409
+            else:
+                flash(_("The invitations are being sent; this page follows their progress."), "success")
+                return redirect(url_for("core.job", job_id=job.id))
+        else:
+            status = 400
+    found = crm.search_persons(q, limit=50) if q else []
+    consenting = crm.consenting_person_ids([p.id for p in found], "event_invitations") if found else set()
+    already = {}
+    if found:
+        already = dict(db.session.execute(
+            select(Registration.person_id, Registration.status)
+            .where(Registration.event_id == event.id, Registration.person_id.in_([p.id for p in found]))).all())
+    return render_template("events/invite.html", event=event, form=form, q=q, found=found, consenting=consenting,
+                           already=already), status
+
+
+@bp.route("/<int:event_id>/remind", methods=["POST"])
+@requires("events.manage")
+def remind(event_id: int):
+    event = _event_or_404(event_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        job = services.send_reminders(event, cluster=g.cluster)
+    except EventsError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("events.event", event_id=event.id)), 303
+    if job is None:
+        flash(_("Everyone registered has had a reminder already."), "info")
+        return redirect(url_for("events.event", event_id=event.id))
+    flash(_("Reminders are being sent."), "success")
+    return redirect(url_for("core.job", job_id=job.id))
+
+
+# -- the outbox -----------------------------------------------------------------------------------------
+@bp.route("/outbox")
+@requires("events.mail")
+def outbox():
+    entries = mail.outbox_list(g.cluster)
+    per_page = current_app.config["PAGE_SIZE"]
+    page_no = _page_arg()
+    from core import Page
+
+    page = Page(items=entries[(page_no - 1) * per_page: page_no * per_page], total=len(entries), page=page_no,
+                per_page=per_page)
+    headers = mail.outbox_headers(g.cluster, [e.name for e in page.items])
+    return render_template("events/outbox.html", page=page, headers=headers,
+                           smtp=bool(current_app.config.get("SMTP_URL")), MAIL_KINDS=mail.MAIL_KINDS)
+
+
+@bp.route("/outbox/<name>")
+@requires("events.mail")
+def outbox_mail(name: str):
+    msg = mail.outbox_read(g.cluster, name)
+    if msg is None:
+        abort(404)
+    body = msg.get_body(preferencelist=("plain",))
+    return render_template("events/outbox_mail.html", msg=msg, name=name,
+                           body=body.get_content() if body is not None else "")
