@@ -176,3 +176,41 @@ def test_import_checker_catches_a_private_or_undeclared_import(tmp_path, monkeyp
     assert "plugins.crm.models: only plugins.crm.api is public" in message
     assert "'events' is not in depends" in message
     assert "is_member" not in message
+
+
+# -- the worked example --------------------------------------------------------------------------
+EXAMPLE = ROOT / "docs" / "examples" / "grappe-missions"
+EXAMPLE_FILES = ["pyproject.toml", "grappe_missions/__init__.py", "grappe_missions/models.py",
+                 "grappe_missions/forms.py", "grappe_missions/views.py", "grappe_missions/hooks.py",
+                 "grappe_missions/templates/missions/index.html", "grappe_missions/templates/missions/form.html",
+                 "grappe_missions/migrations/versions/missions_0001_missions_table.py",
+                 "tests/conftest.py", "tests/test_missions.py"]
+
+
+@pytest.mark.parametrize("name", EXAMPLE_FILES)
+def test_the_worked_example_in_the_docs_is_the_example_code(name):
+    code = (EXAMPLE / name).read_text(encoding="utf-8").rstrip("\n")
+    assert code in DOC.read_text(encoding="utf-8"), (
+        f"docs/plugins.md no longer shows docs/examples/grappe-missions/{name} as it is: copy it again")
+
+
+def test_the_worked_example_passes_its_own_tests(tmp_path):
+    """grappe-missions, seen as an installed distribution (its entry point), runs its tests."""
+    import os
+    import subprocess
+    import sys
+
+    dist = tmp_path / "grappe_missions-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: grappe-missions\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[grappe.plugins]\nmissions = grappe_missions.hooks\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("GRAPPE_TEST_DATABASE_URL", "PYTEST_ADDOPTS")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(EXAMPLE), *filter(None, [env.get("PYTHONPATH")])])
+    env["GRAPPE_INSTANCE"] = str(tmp_path / "instance")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(EXAMPLE),
+         "-c", str(EXAMPLE / "pyproject.toml"), "--basetemp", str(tmp_path / "basetemp"), str(EXAMPLE / "tests")],
+        cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "5 passed" in result.stdout
