@@ -11,6 +11,7 @@ from datetime import date
 from flask import has_request_context, url_for
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import (
@@ -94,6 +95,20 @@ def _url(endpoint: str, **values) -> str | None:
         return None
 
 
+class ChoiceField(SelectField):
+    """A select whose value check is a set lookup (imports validate it for every row)."""
+
+    def pre_validate(self, form):
+        if not self.validate_choice:
+            return
+        allowed = self.__dict__.get("_allowed")
+        if allowed is None or allowed[0] is not self.choices:
+            values = frozenset(str(c[0]) if isinstance(c, (tuple, list)) else str(c) for c in self.choices or [])
+            allowed = self._allowed = (self.choices, values)
+        if self.data is None or str(self.data) not in allowed[1]:
+            raise ValidationError(self.gettext("Not a valid choice."))
+
+
 class TagListField(SelectMultipleField):
     """Tags as a comma-separated string (pages, imports) or a list of strings (JSON)."""
 
@@ -143,11 +158,11 @@ class OrganizationForm(FlaskForm):
                         description=_l("9 digits (France); taken from the SIRET when empty."))
     siret = StringField(_l("SIRET"), validators=[Optional(), siret_validator])
     vat_number = StringField(_l("EU VAT number"), validators=[Optional(), vat_validator], filters=[_upper])
-    kind = SelectField(_l("Kind"), choices=_choices(ORGANIZATION_KINDS), default="company")
+    kind = ChoiceField(_l("Kind"), choices=_choices(ORGANIZATION_KINDS), default="company")
     sector = StringField(_l("Sector (NACE code)"), filters=[_strip], validators=[
         Optional(), Regexp(NACE_CODE.pattern, message=_l("A NACE code such as 29 or 29.10 (or 29.10Z)."))],
         description=_l("e.g. 22.29 for plastic products, 29.10 for motor vehicles"))
-    size_band = SelectField(_l("Employees"), choices=_choices(SIZE_BANDS, ""), default="")
+    size_band = ChoiceField(_l("Employees"), choices=_choices(SIZE_BANDS, ""), default="")
     street = StringField(_l("Street"), validators=[Optional(), Length(max=200)], filters=[_strip])
     postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=20)], filters=[_strip])
     city = StringField(_l("City"), validators=[Optional(), Length(max=100)], filters=[_strip])
@@ -221,8 +236,8 @@ class PersonForm(FlaskForm):
         Optional(), Length(max=40),
         Regexp(r"^\+?[0-9 ().\-/]{4,40}$", message=_l("Digits, spaces and + ( ) . - / only."))])
     job_title = StringField(_l("Job title"), validators=[Optional(), Length(max=150)], filters=[_strip])
-    function = SelectField(_l("Function"), choices=_choices(PERSON_FUNCTIONS, ""), default="")
-    language = SelectField(_l("Language for mailings"), choices=_choices(LANGUAGES, ""), default="")
+    function = ChoiceField(_l("Function"), choices=_choices(PERSON_FUNCTIONS, ""), default="")
+    language = ChoiceField(_l("Language for mailings"), choices=_choices(LANGUAGES, ""), default="")
     organization_id = IntegerField(_l("Organization (id)"), validators=[Optional(), NumberRange(min=1)])
     role = StringField(_l("Role in the organization"), validators=[Optional(), Length(max=100)], filters=[_strip])
 
@@ -266,8 +281,8 @@ class PersonLinkForm(FlaskForm):
 class ConsentForm(FlaskForm):
     """A consent given or withdrawn: for what, when and how."""
 
-    purpose = SelectField(_l("Purpose"), choices=_choices(CONSENT_PURPOSES), validators=[DataRequired()])
-    status = SelectField(_l("Consent"), choices=_choices(CONSENT_STATUSES), validators=[DataRequired()])
+    purpose = ChoiceField(_l("Purpose"), choices=_choices(CONSENT_PURPOSES), validators=[DataRequired()])
+    status = ChoiceField(_l("Consent"), choices=_choices(CONSENT_STATUSES), validators=[DataRequired()])
     on = DateField(_l("Date"), validators=[Optional()], description=_l("Today when empty."))
     method = StringField(_l("How"), validators=[DataRequired(), Length(max=200)], filters=[_strip],
                          description=_l("e.g. signed form, e-mail of 3 March, phone call"))
@@ -282,7 +297,7 @@ class MembershipForm(FlaskForm):
     """An organization's membership of the current cluster over a period."""
 
     organization_id = IntegerField(_l("Organization (id)"), validators=[DataRequired(), NumberRange(min=1)])
-    status = SelectField(_l("Status"), choices=_choices(MEMBERSHIP_STATUSES), validators=[DataRequired()])
+    status = ChoiceField(_l("Status"), choices=_choices(MEMBERSHIP_STATUSES), validators=[DataRequired()])
     start_date = DateField(_l("Start"), validators=[DataRequired()])
     end_date = DateField(_l("End"), validators=[Optional()])
     fee_tier = StringField(_l("Fee tier"), validators=[Optional(), Length(max=60)], filters=[_strip])
@@ -301,7 +316,7 @@ class InteractionForm(FlaskForm):
     """A visit, call, meeting, e-mail or note about an organization."""
 
     organization_id = IntegerField(_l("Organization (id)"), validators=[DataRequired(), NumberRange(min=1)])
-    kind = SelectField(_l("Kind"), choices=_choices(INTERACTION_KINDS), default="visit")
+    kind = ChoiceField(_l("Kind"), choices=_choices(INTERACTION_KINDS), default="visit")
     date = DateField(_l("Date"), validators=[DataRequired()], default=date.today)
     subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=200)], filters=[_strip])
     summary = TextAreaField(_l("Summary"), validators=[Optional(), Length(max=20000)])
@@ -355,7 +370,7 @@ class OrganizationCompetenceForm(FlaskForm):
 
     competence_id = IntegerField(_l("Competence (id)"), validators=[Optional(), NumberRange(min=1)])
     name = StringField(_l("Or a new competence"), validators=[Optional(), Length(max=120)], filters=[_strip])
-    kind = SelectField(_l("As"), choices=[("has", _l("a competence")), ("needs", _l("a need"))], default="has")
+    kind = ChoiceField(_l("As"), choices=[("has", _l("a competence")), ("needs", _l("a need"))], default="has")
 
     def validate(self, extra_validators=None):
         ok = super().validate(extra_validators)
@@ -376,16 +391,16 @@ class OrganizationFilterForm(FlaskForm):
         csrf = False
 
     q = StringField(_l("Search"), validators=[Optional(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=_choices(ORGANIZATION_KINDS, _l("any")), default="")
+    kind = ChoiceField(_l("Kind"), choices=_choices(ORGANIZATION_KINDS, _l("any")), default="")
     sector = StringField(_l("Sector"), validators=[
         Optional(), Regexp(r"^\d{1,2}(\.\d{0,2}[A-Z]?)?$", message=_l("A NACE code or its start, e.g. 29 or 22.2."))])
-    size = SelectField(_l("Employees"), choices=_choices(SIZE_BANDS, _l("any")), default="")
+    size = ChoiceField(_l("Employees"), choices=_choices(SIZE_BANDS, _l("any")), default="")
     country = StringField(_l("Country"), filters=[_upper], validators=[
         Optional(), Regexp(r"^[A-Z]{2}$", message=_l("Two letters, e.g. FR or AT."))])
     tag = StringField(_l("Tag"), validators=[Optional(), Length(max=60)])
-    competence = SelectField(_l("Competence"), choices=[], default="", validate_choice=True)
-    need = SelectField(_l("Need"), choices=[], default="", validate_choice=True)
-    membership = SelectField(_l("Membership here"), default="", choices=[
+    competence = ChoiceField(_l("Competence"), choices=[], default="", validate_choice=True)
+    need = ChoiceField(_l("Need"), choices=[], default="", validate_choice=True)
+    membership = ChoiceField(_l("Membership here"), default="", choices=[
         ("", _l("any")), ("member", _l("Member")), ("prospect", _l("Prospect")), ("former", _l("Former member")),
         ("none", _l("Never a member"))])
 
@@ -420,18 +435,16 @@ class SegmentForm(FlaskForm):
 class ImportForm(FlaskForm):
     """Upload a CSV or XLSX file of organizations or persons."""
 
-    from flask_wtf.file import FileAllowed, FileField, FileRequired
-
     file = FileField(_l("File (CSV or XLSX, at most 50 MB)"), validators=[
         FileRequired(_l("Choose a file.")),
         FileAllowed(["csv", "txt", "xlsx"], _l("A CSV (.csv, .txt) or Excel (.xlsx) file."))])
-    kind = SelectField(_l("The file holds"), choices=[("organizations", _l("organizations")),
+    kind = ChoiceField(_l("The file holds"), choices=[("organizations", _l("organizations")),
                                                       ("persons", _l("persons"))])
-    on_duplicate = SelectField(_l("When a row matches an existing record"), choices=[
+    on_duplicate = ChoiceField(_l("When a row matches an existing record"), choices=[
         ("update", _l("update the record")), ("skip", _l("skip the row"))],
         description=_l("Organizations match by SIREN, SIRET, VAT number or id; persons by e-mail or id."))
-    delimiter = SelectField(_l("CSV delimiter"), choices=[("", _l("detect")), (",", _l("comma")),
+    delimiter = ChoiceField(_l("CSV delimiter"), choices=[("", _l("detect")), (",", _l("comma")),
                                                           (";", _l("semicolon")), ("tab", _l("tab"))], default="")
-    encoding = SelectField(_l("CSV encoding"), choices=[("", _l("detect (UTF-8, else Latin-1)")),
+    encoding = ChoiceField(_l("CSV encoding"), choices=[("", _l("detect (UTF-8, else Latin-1)")),
                                                         ("utf-8", "UTF-8"), ("latin-1", "Latin-1 / ISO-8859-1"),
                                                         ("cp1252", "Windows-1252")], default="")

@@ -109,9 +109,9 @@ class Organization(Base):
     siren: Mapped[str | None] = mapped_column(String(9), unique=True, default=None)
     siret: Mapped[str | None] = mapped_column(String(14), unique=True, default=None)
     vat_number: Mapped[str | None] = mapped_column(String(20), unique=True, default=None)
-    kind: Mapped[str] = mapped_column(String(20), default="company", index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="company")
     sector: Mapped[str] = mapped_column(String(10), default="", index=True)  # NACE code, e.g. 29.10
-    size_band: Mapped[str] = mapped_column(String(10), default="", index=True)
+    size_band: Mapped[str] = mapped_column(String(10), default="")
     street: Mapped[str] = mapped_column(String(200), default="")
     postcode: Mapped[str] = mapped_column(String(20), default="")
     city: Mapped[str] = mapped_column(String(100), default="", index=True)
@@ -121,7 +121,7 @@ class Organization(Base):
         ForeignKey("crm_organization.id", ondelete="SET NULL"), default=None, index=True)
     name_key: Mapped[str] = mapped_column(String(200), default="", index=True)  # sort and exact name match
     search: Mapped[str] = mapped_column(Text, default="")  # normalized text for LIKE search
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     parent: Mapped["Organization | None"] = relationship(remote_side=[id], lazy="raise")
@@ -170,7 +170,7 @@ class Person(Base):
     email: Mapped[str | None] = mapped_column(String(254), unique=True, default=None)  # lowercased
     phone: Mapped[str] = mapped_column(String(40), default="")
     job_title: Mapped[str] = mapped_column(String(150), default="")
-    function: Mapped[str] = mapped_column(String(20), default="", index=True)
+    function: Mapped[str] = mapped_column(String(20), default="")
     language: Mapped[str] = mapped_column(String(5), default="")
     source: Mapped[str] = mapped_column(String(40), default="")
     name_key: Mapped[str] = mapped_column(String(200), default="", index=True)
