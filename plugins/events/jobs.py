@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import audit, utcnow
 from plugins.crm import api as crm
@@ -43,11 +43,15 @@ def invite_job(job, event_id: int, segment_id: int | None = None, person_ids: li
                  "cluster_id": cluster.id, "status": "invited", "source": "invitation", "member_price": False,
                  "created_at": now, "updated_at": now}
                 for pid in reachable if pid not in existing]
-    created = 0
+    session.commit()  # end the reads: on SQLite a write must not follow a stale read snapshot
     for start in range(0, len(new_rows), INSERT_CHUNK):
-        result = session.execute(_insert_ignoring_duplicates(session), new_rows[start:start + INSERT_CHUNK])
-        created += max(result.rowcount or 0, 0)
+        session.execute(_insert_ignoring_duplicates(session), new_rows[start:start + INSERT_CHUNK])
         session.commit()
+    # rowcount of a many-row INSERT is not reliable across drivers: count what is there now
+    created = session.execute(
+        select(func.count()).select_from(Registration)
+        .where(Registration.event_id == event.id, Registration.created_at == now)
+    ).scalar_one() if new_rows else 0
     # everyone invited and not mailed yet (this batch, and any earlier one that failed half-way)
     allowed = set(reachable)
     to_mail = [reg_id for reg_id, pid in session.execute(
@@ -55,6 +59,7 @@ def invite_job(job, event_id: int, segment_id: int | None = None, person_ids: li
         .where(Registration.event_id == event.id, Registration.status == "invited", Registration.invited_at.is_(None))
         .order_by(Registration.id)) if pid in allowed]
     sent, skipped = mail.deliver(job, cluster, "invitation", list(to_mail), base_url)
+    session.commit()
     audit("events_invitations", cluster_id=cluster.id, object_type="events.event", object_id=event.id,
           summary=f"{sent} invitations sent for event #{event.id}", session=session)
     session.commit()

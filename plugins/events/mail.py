@@ -143,6 +143,9 @@ def deliver(job, cluster, kind: str, ids: list[int], base: str) -> tuple[int, in
 def _stamp(session, kind: str, ids: list[int]) -> None:
     column = {"invitation": "invited_at", "reminder": "reminded_at"}.get(kind)
     if column and ids:
+        # end the read transaction first: on SQLite a write cannot follow a read whose
+        # snapshot went stale (the progress reports are written by another connection)
+        session.commit()
         session.execute(update(Registration).where(Registration.id.in_(ids))
                         .values({column: utcnow()}).execution_options(synchronize_session=False))
         session.commit()
