@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Select, and_, exists, not_, or_, select
+from flask import current_app
+from sqlalchemy import Integer, Select, and_, column, exists, not_, or_, select, text
+
+from core import db
 
 from .models import Membership, Organization, OrganizationCompetence, OrganizationTag, Person, Tag
 from .text import like_pattern, normalize
@@ -39,6 +42,43 @@ def match_words(column, query: str):
     return and_(*(column.like(like_pattern(w), escape="\\") for w in words(query)))
 
 
+FTS_TABLE = "fts_crm_organization"
+
+
+def fts_ready() -> bool:
+    """Does this SQLite database have the organizations' trigram index (crm_0003)?"""
+    if current_app.extensions.get("crm.fts"):
+        return True
+    if db.engine.dialect.name != "sqlite":
+        return False
+    found = db.session.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"),
+                               {"n": FTS_TABLE}).first() is not None
+    if found:  # remembered once true (a database is migrated, never unmigrated, under a running app)
+        current_app.extensions["crm.fts"] = True
+    return found
+
+
+def organization_text_clause(query: str, *, scan: bool = False):
+    """Organizations whose search text contains every word of the query.
+
+    On SQLite with the trigram index, words of three letters or more are looked up in
+    it (no table scan); ``scan=True`` asks for the plain ``LIKE`` instead, which is the
+    better plan when most rows match and the page walks the name index.  On PostgreSQL,
+    ``LIKE`` is served by the pg_trgm index.
+    """
+    ws = words(query)
+    if scan or not fts_ready():
+        return match_words(Organization.search, query)
+    long_words = [w for w in ws if len(w) >= 3]
+    clauses = [Organization.search.like(like_pattern(w), escape="\\") for w in ws if len(w) < 3]
+    if long_words:
+        expression = " AND ".join('"' + w.replace('"', '""') + '"' for w in long_words)
+        matching = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts_terms").bindparams(
+            fts_terms=expression).columns(column("rowid", Integer))
+        clauses.append(Organization.id.in_(matching))
+    return and_(*clauses)
+
+
 def current_member_clause(cluster_id: int, on: date | None = None):
     on = on or date.today()
     return exists().where(
@@ -50,11 +90,11 @@ def current_member_clause(cluster_id: int, on: date | None = None):
     )
 
 
-def apply(stmt: Select, filters: dict, cluster_id: int | None) -> Select:
+def apply(stmt: Select, filters: dict, cluster_id: int | None, *, scan: bool = False) -> Select:
     """Narrow a select over :class:`Organization` by a filter dict."""
     f = clean(filters)
     if f.get("q") and words(f["q"]):
-        stmt = stmt.where(match_words(Organization.search, f["q"]))
+        stmt = stmt.where(organization_text_clause(f["q"], scan=scan))
     if f.get("kind"):
         stmt = stmt.where(Organization.kind == f["kind"])
     if f.get("sector"):
