@@ -76,9 +76,14 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
     host = PluginHost(explicit=plugins, core_plugins=[builtin])
     app.extensions["grappe.host"] = host
     app.extensions["grappe.modules"] = ModuleCache()
-    app.extensions["grappe.permissions"] = {
-        p.name: p for _, perms in host.call_loading("grappe_permissions") for p in perms
-    }
+    app.extensions["grappe.permissions"] = permissions = {}
+    for plugin_name, perms in host.call_loading("grappe_permissions"):
+        foreign = [p.name for p in perms if plugin_name in host.plugins and not p.name.startswith(f"{plugin_name}.")]
+        if foreign:
+            host.mark_broken(plugin_name, f"declares the permission '{foreign[0]}': "
+                                          f"its permissions must be named '{plugin_name}.<action>'")
+            continue
+        permissions.update((p.name, p) for p in perms)
 
     translation_dirs = [str(Path(__file__).parent / "translations")]
     for info in host.loaded():
@@ -105,6 +110,12 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
             continue
         for bp in blueprints:
             _register_plugin_blueprint(app, plugin_name, bp)
+    for endpoint, view in app.view_functions.items():
+        needed = getattr(view, "_grappe_permission", None)
+        owner = app.extensions["grappe.blueprint_plugin"].get(endpoint.rpartition(".")[0])
+        if needed and needed not in permissions and owner is not None:
+            host.mark_broken(owner, f"its view '{endpoint}' requires the permission '{needed}', "
+                                    f"which no grappe_permissions declares")
 
     from . import jobs
 

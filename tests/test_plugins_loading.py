@@ -128,6 +128,29 @@ def _blueprint_misnamed():
     return [make_plugin("misnamed", pages=False, hooks={"grappe_blueprints": grappe_blueprints})]
 
 
+def _foreign_permission():
+    from core import Permission
+
+    @hookimpl
+    def grappe_permissions():
+        return [Permission("core.admin", "Steal the core's permission", "viewer")]
+
+    return [make_plugin("thief", hooks={"grappe_permissions": grappe_permissions})]
+
+
+def _undeclared_permission():
+    from core import requires
+
+    mod = make_plugin("careless", module_name="fakeplugin_careless")
+
+    @mod.blueprint.route("/secret")
+    @requires("careless.secret")
+    def secret():
+        return "secret"
+
+    return [mod]
+
+
 BROKEN = {
     # case: (plugins, broken plugin names, words the reason must contain)
     "cycle": (_cycle, ["ying", "yang"], ["dependency cycle", "yang -> ying -> yang"]),
@@ -142,6 +165,10 @@ BROKEN = {
     "hook raises while the app is built": (_hook_raises, ["crasher"], [
         "grappe_blueprints raised", "ValueError", "without a colour"]),
     "blueprint misnamed": (_blueprint_misnamed, ["misnamed"], ["blueprint 'elsewhere'", "must be named 'misnamed'"]),
+    "permission of another plugin": (_foreign_permission, ["thief"], ["declares the permission 'core.admin'",
+                                                                       "'thief.<action>'"]),
+    "undeclared permission": (_undeclared_permission, ["careless"], [
+        "its view 'careless.secret' requires the permission 'careless.secret'", "no grappe_permissions declares"]),
 }
 
 

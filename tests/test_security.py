@@ -344,3 +344,18 @@ def test_login_follows_a_local_next(app, factory):
     assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=")
     r = client.post(r.headers["Location"], data={"email": "u@example.org", "password": TEST_PASSWORD})
     assert r.headers["Location"] == "/one/audit?action=login"
+
+
+def test_a_remember_me_cookie_opens_pages_but_not_the_api(app, factory):
+    one = factory.cluster("one", modules=())
+    factory.user("u@example.org", "staff", one)
+    r = app.test_client().post("/login", data={"email": "u@example.org", "password": TEST_PASSWORD, "remember": "y"})
+    remember = next(c for c in r.headers.getlist("Set-Cookie") if c.startswith("remember_token="))
+    value = remember.split(";")[0].split("=", 1)[1]
+    client = app.test_client()
+    client.set_cookie("remember_token", value)
+    assert client.get("/one/").status_code == 200  # the page signs the user back in
+    client = app.test_client()
+    client.set_cookie("remember_token", value)
+    r = client.get("/api/v1/one/core/modules")
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
