@@ -181,6 +181,16 @@ class Bench:
         """
         self.pages.append(PageMeasure(label, url, user, bare, self.plugin, expect))
 
+    def has_route(self, url: str) -> bool:
+        """Does the app route ``url`` (a page of a plugin still being written may not exist)?"""
+        from werkzeug.exceptions import HTTPException
+
+        try:
+            self.app.url_map.bind("localhost").match(url.split("?", 1)[0], method="GET")
+        except HTTPException as exc:
+            return getattr(exc, "code", None) in (301, 308)  # a redirect to the slash URL
+        return True
+
     def measure(self, label: str, fn: Callable[[], Any], inner: int = 1) -> None:
         """Measure an operation: ``fn()`` is called repeatedly inside the app context.
 

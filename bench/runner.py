@@ -210,6 +210,24 @@ def _get(client, timer: _ServerTimer, url: str, expect: int, label: str) -> floa
     return timer.last
 
 
+def _measure_page(client, timer, bare_client, bare_timer, page: PageMeasure, bare_url, repeat: int) -> dict:
+    for _ in range(3):  # warm caches, templates, connections
+        _get(client, timer, page.url, page.expect, page.label)
+        if bare_url:
+            _get(bare_client, bare_timer, bare_url, 200, page.label + " (bare)")
+    samples, bare_samples = [], []
+    gc.collect()
+    for _ in range(repeat):  # interleaved, so noise hits both alike
+        samples.append(_get(client, timer, page.url, page.expect, page.label))
+        if bare_url:
+            bare_samples.append(_get(bare_client, bare_timer, bare_url, 200, page.label + " (bare)"))
+    entry = {"url": page.url, "plugin": page.plugin, "ms": summary(samples, 1000)}
+    if bare_url:
+        entry["bare_ms"] = summary(bare_samples, 1000)
+        entry["overhead"] = ratio(entry["ms"]["median"], entry["bare_ms"]["median"])
+    return entry
+
+
 def _measure_pages(app, bench: Bench, bare_app, bare_timer, timer, repeat: int, echo) -> dict:
     clients: dict[int, object] = {}
     bare_client = bare_app.test_client() if bare_app else None
@@ -224,20 +242,12 @@ def _measure_pages(app, bench: Bench, bare_app, bare_timer, timer, repeat: int, 
             client = clients[user.id] = app.test_client()
             _login(client, user)
         bare_url = bare_urls.get(id(page))
-        for _ in range(3):  # warm caches, templates, connections
-            _get(client, timer, page.url, page.expect, page.label)
-            if bare_url:
-                _get(bare_client, bare_timer, bare_url, 200, page.label + " (bare)")
-        samples, bare_samples = [], []
-        gc.collect()
-        for _ in range(repeat):  # interleaved, so noise hits both alike
-            samples.append(_get(client, timer, page.url, page.expect, page.label))
-            if bare_url:
-                bare_samples.append(_get(bare_client, bare_timer, bare_url, 200, page.label + " (bare)"))
-        entry = {"url": page.url, "plugin": page.plugin, "ms": summary(samples, 1000)}
-        if bare_url:
-            entry["bare_ms"] = summary(bare_samples, 1000)
-            entry["overhead"] = ratio(entry["ms"]["median"], entry["bare_ms"]["median"])
+        try:
+            entry = _measure_page(client, timer, bare_client, bare_timer, page, bare_url, repeat)
+        except BenchError as exc:  # a broken page is reported, the rest of the run goes on
+            results[page.label] = {"url": page.url, "plugin": page.plugin, "error": str(exc)[:500]}
+            echo(f"  page {page.label:32} FAILED: {str(exc)[:200]}")
+            continue
         results[page.label] = entry
         extra = f"  bare {entry['bare_ms']['median']:.2f} ms  x{entry['overhead']}" if bare_url else ""
         echo(f"  page {page.label:32} {entry['ms']['median']:8.2f} ms{extra}")
@@ -557,6 +567,10 @@ def _targets(results: dict) -> list[dict]:
     for label, page in results["pages"].items():
         if label.startswith("core.jobs"):
             continue
+        if "error" in page:
+            rows.append({"target": f"{label} median ms", "value": "error", "limit": f"<= {TARGET_PAGE_MS}",
+                         "met": False})
+            continue
         add(f"{label} median ms", page["ms"]["median"], TARGET_PAGE_MS, "<=", full)
         if "overhead" in page:
             add(f"{label} overhead vs bare", page["overhead"], TARGET_OVERHEAD, "<=", full)
@@ -609,6 +623,9 @@ def print_table(results: dict, echo=print) -> None:
     echo("")
     echo(f"{'PAGES (server ms)':52} {'median':>7} {'p95':>7} {'bare':>7} {'b.p95':>7} {'x':>5}")
     for label, e in results["pages"].items():
+        if "error" in e:
+            echo(f"{label[:52]:52} FAILED: {e['error'][:60]}")
+            continue
         bare = e.get("bare_ms")
         echo(f"{label[:52]:52} {e['ms']['median']:>7.2f} {e['ms']['p95']:>7.2f} "
              + (f"{bare['median']:>7.2f} {bare['p95']:>7.2f} {e['overhead']:>5}" if bare else f"{'':>7} {'':>7} {'':>5}"))

@@ -47,12 +47,12 @@ def _size_band(employees: int) -> str:
     return "1000+"
 
 
-def _vat_at(rng) -> str:
-    """A valid Austrian VAT number (ATU + 8 digits with its check digit)."""
+def _vat_at(serial: int) -> str:
+    """A valid Austrian VAT number (ATU + 8 digits with its check digit), unique by ``serial``."""
     from stdnum.at import uid
 
-    body = f"{rng.randint(1000000, 9999999)}"
-    return f"ATU{body}{uid.calc_check_digit(body)}"
+    body = f"{(serial * 7919) % 9_000_000 + 1_000_000}"
+    return f"ATU{body}{uid.calc_check_digit('U' + body)}"
 
 
 def _form(form_class, data: dict):
@@ -102,9 +102,9 @@ def grappe_bench_load(bench):
         companies = [synth.company(rng, i, taken) for i in range(n_orgs)]
         header = ["legal_name", "siren", "vat_number", "kind", "sector", "size_band", "street", "postcode", "city",
                   "country", "website"]
-        rows = [[c["name"], c["siren"], _vat_at(rng) if not c["french"] and rng.random() < 0.3 else "", "company",
+        rows = [[c["name"], c["siren"], _vat_at(i) if not c["french"] and rng.random() < 0.3 else "", "company",
                  rng.choice(NACE[c["sector"]]), _size_band(c["employees"]), c["street"], c["postcode"], c["city"],
-                 c["country"], c["website"]] for c in companies]
+                 c["country"], c["website"]] for i, c in enumerate(companies)]
         with bench.timer("crm.organizations", n_orgs, tables=("crm_organization",)) as t:
             for start in range(0, n_orgs, FILE_ROWS):
                 _import(importing, "organizations", header, rows[start:start + FILE_ROWS], bench.users["manager"].id)

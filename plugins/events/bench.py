@@ -119,6 +119,9 @@ def grappe_bench_measure(bench):
     if not main.has_module("events"):
         return
     slug = main.slug
+    if not bench.has_route(f"/{slug}/events/"):
+        bench.echo("  events: no event pages yet, nothing to measure")
+        return
     bench.measure_page("events.events", f"/{slug}/events/")
     registered = bench.data.get("events.registrations") or {}
     mine = [eid for eid in bench.data.get("events.event_ids", []) if eid in registered]
@@ -130,5 +133,5 @@ def grappe_bench_measure(bench):
 
             ours = set(db.session.execute(select(Event.id).where(Event.cluster_id == main.id)).scalars())
         busiest = max((e for e in mine if e in ours), key=lambda e: len(registered[e]), default=None)
-        if busiest is not None:
+        if busiest is not None and bench.has_route(f"/{slug}/events/{busiest}/registrations"):
             bench.measure_page("events.registrations (busiest event)", f"/{slug}/events/{busiest}/registrations")
