@@ -58,6 +58,11 @@ def fts_ready() -> bool:
     return found
 
 
+FTS_INSERT_TRIGGER = (
+    "CREATE TRIGGER crm_organization_fts_insert AFTER INSERT ON crm_organization BEGIN "
+    f"INSERT INTO {FTS_TABLE}(rowid, search) VALUES (new.id, new.search); END")
+
+
 def organization_text_clause(query: str, *, scan: bool = False):
     """Organizations whose search text contains every word of the query.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -426,6 +427,28 @@ class _Import:
         conn.execute(table.insert(), rows)
         return ids
 
+    @contextmanager
+    def organizations_indexed_after(self):
+        """Bulk-insert organizations, then index them for search in one statement.
+
+        On SQLite the per-row trigger that feeds the trigram index costs six times a
+        single ``INSERT ... SELECT``: it is dropped for the bulk insert and recreated,
+        inside the same transaction (which holds the write lock, so no other writer
+        can miss it; a failure rolls everything back, trigger included).
+        """
+        from .filters import FTS_INSERT_TRIGGER, FTS_TABLE, fts_ready
+
+        if not fts_ready():
+            yield
+            return
+        conn = db.session.connection()
+        first = (conn.execute(select(func.max(Organization.id))).scalar() or 0) + 1
+        conn.exec_driver_sql("DROP TRIGGER crm_organization_fts_insert")
+        yield
+        conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}(rowid, search) SELECT id, search FROM crm_organization "
+                             f"WHERE id >= ?", (first,))
+        conn.exec_driver_sql(FTS_INSERT_TRIGGER)
+
     def insert_links(self, model, rows: list[dict]) -> None:
         conn = db.session.connection()
         for start in range(0, len(rows), BATCH):
@@ -559,24 +582,25 @@ class _OrganizationImport(_Import):
         tags = tags_by_name(all_tags) if has_tags else {}
         session.flush()
         tag_rows = []
-        for start in range(0, len(self.new), BATCH):
-            chunk = self.new[start:start + BATCH]
-            params = []
-            for row in chunk:
-                values = {"kind": "company", "country": "FR", "trade_name": "", "siren": None, "sector": "", "size_band": "",
-                          "street": "", "postcode": "", "city": "", "website": "", "siret": None,
-                          "vat_number": None, "parent_id": None, **self._values(row)}
-                name = values["trade_name"] or values["legal_name"]
-                values["name_key"] = normalize(name)[:200]
-                values["search"] = organization_search_text(
-                    values["legal_name"], values["trade_name"], values["siren"], values["siret"],
-                    values["vat_number"], values["postcode"], values["city"], row.get("tags") or [])
-                values["created_at"] = values["updated_at"] = now
-                params.append(values)
-            new_ids = self.insert_rows(Organization, params)
-            for oid, row in zip(new_ids, chunk):
-                for tag in row.get("tags") or []:
-                    tag_rows.append({"organization_id": oid, "tag_id": tags[normalize(tag)].id})
+        with self.organizations_indexed_after():
+            for start in range(0, len(self.new), BATCH):
+                chunk = self.new[start:start + BATCH]
+                params = []
+                for row in chunk:
+                    values = {"kind": "company", "country": "FR", "trade_name": "", "siren": None, "sector": "",
+                              "size_band": "", "street": "", "postcode": "", "city": "", "website": "",
+                              "siret": None, "vat_number": None, "parent_id": None, **self._values(row)}
+                    name = values["trade_name"] or values["legal_name"]
+                    values["name_key"] = normalize(name)[:200]
+                    values["search"] = organization_search_text(
+                        values["legal_name"], values["trade_name"], values["siren"], values["siret"],
+                        values["vat_number"], values["postcode"], values["city"], row.get("tags") or [])
+                    values["created_at"] = values["updated_at"] = now
+                    params.append(values)
+                new_ids = self.insert_rows(Organization, params)
+                for oid, row in zip(new_ids, chunk):
+                    for tag in row.get("tags") or []:
+                        tag_rows.append({"organization_id": oid, "tag_id": tags[normalize(tag)].id})
         if self.changed:
             current = {}
             changed_ids = [i for i, _r in self.changed]
@@ -726,13 +750,15 @@ class _PersonImport(_Import):
         org_by_key: dict[str, int] = {}
         if self.new_orgs:
             keys = list(self.new_orgs)
-            for start in range(0, len(keys), BATCH):
-                chunk = keys[start:start + BATCH]
-                params = [{"legal_name": self.new_orgs[k][:200], "name_key": k[:200], "kind": "company", "country": "",
-                           "search": organization_search_text(self.new_orgs[k], "", None, None, None, "", "", []),
-                           "created_at": now, "updated_at": now} for k in chunk]
-                ids = self.insert_rows(Organization, params)
-                org_by_key.update(zip(chunk, ids))
+            with self.organizations_indexed_after():
+                for start in range(0, len(keys), BATCH):
+                    chunk = keys[start:start + BATCH]
+                    params = [{"legal_name": self.new_orgs[k][:200], "name_key": k[:200], "kind": "company",
+                               "country": "", "created_at": now, "updated_at": now,
+                               "search": organization_search_text(self.new_orgs[k], "", None, None, None, "", "", [])}
+                              for k in chunk]
+                    ids = self.insert_rows(Organization, params)
+                    org_by_key.update(zip(chunk, ids))
         links = []
         for start in range(0, len(self.new), BATCH):
             chunk = self.new[start:start + BATCH]
