@@ -133,7 +133,9 @@ def validate(form_class: type, obj: Any = None, data: dict | None = None, partia
     data = json_body() if data is None else data
     formdata = to_formdata(data, form_class)
     if partial and obj is not None:
-        form = form_class(obj=obj, meta={"csrf": False}, **kwargs)
+        # formdata=None: Flask-WTF would otherwise read the request's JSON body, and a
+        # boolean field absent from it would turn False instead of keeping obj's value
+        form = form_class(formdata=None, obj=obj, meta={"csrf": False}, **kwargs)
         present = MultiDict(formdata)
         for name, fld in form._fields.items():
             if name not in data:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 import types
 
-from flask import g, jsonify
+from flask import abort, g, jsonify
 from flask_wtf import FlaskForm
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
-from wtforms import IntegerField, StringField
+from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange
 
 from core import (
@@ -25,6 +25,10 @@ class ThingForm(FlaskForm):
     size = IntegerField("Size", validators=[DataRequired(), NumberRange(min=1, max=10)])
 
 
+class KeeperForm(ThingForm):
+    sharp = BooleanField("Sharp")
+
+
 class KeeperThing(ClusterScoped, Base):
     """A cluster-owned row of the fake plugin ``keeper`` (its table is created by the tests)."""
 
@@ -34,6 +38,7 @@ class KeeperThing(ClusterScoped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(20))
     size: Mapped[int] = mapped_column(default=1)
+    sharp: Mapped[bool] = mapped_column(default=False)
 
     def __str__(self) -> str:
         return self.title
@@ -140,13 +145,25 @@ def make_keeper_plugin():
         stmt = select(KeeperThing).order_by(KeeperThing.id)
         return jsonify(api_paginate(db.session, stmt, lambda t: {"id": t.id, "title": t.title, "size": t.size}))
 
-    @api.operation("/things", methods=["POST"], summary="Create a thing", form=ThingForm)
+    def as_json(thing):
+        return {"id": thing.id, "title": thing.title, "size": thing.size, "sharp": thing.sharp, "cluster": g.cluster.slug}
+
+    @api.operation("/things", methods=["POST"], summary="Create a thing", form=KeeperForm)
     def api_create_thing():
-        form = validate(ThingForm)
-        thing = KeeperThing(title=form.title.data, size=form.size.data)
+        form = validate(KeeperForm)
+        thing = KeeperThing()
+        form.populate_obj(thing)
         db.session.add(thing)
         db.session.commit()
-        return jsonify({"id": thing.id, "title": thing.title, "size": thing.size, "cluster": g.cluster.slug}), 201
+        return jsonify(as_json(thing)), 201
+
+    @api.operation("/things/<int:thing_id>", methods=["PATCH"], summary="Change a thing", form=KeeperForm)
+    def api_change_thing(thing_id):
+        thing = db.session.get(KeeperThing, thing_id) or abort(404)
+        form = validate(KeeperForm, obj=thing, partial=True)
+        form.populate_obj(thing)
+        db.session.commit()
+        return jsonify(as_json(thing))
 
     @hookimpl
     def grappe_blueprints():

@@ -88,7 +88,23 @@ def test_invalid_fields_come_back_field_by_field_with_a_422(caller, payload, err
 def test_a_valid_body_is_created_in_the_callers_cluster(caller):
     r = caller("POST", THINGS, json={"title": "anvil", "size": "3"})
     assert r.status_code == 201
-    assert r.get_json() == {"id": r.get_json()["id"], "title": "anvil", "size": 3, "cluster": "one"}
+    assert r.get_json() == {"id": r.get_json()["id"], "title": "anvil", "size": 3, "sharp": False, "cluster": "one"}
+
+
+def test_a_partial_update_keeps_the_fields_it_does_not_name(caller):
+    thing = caller("POST", THINGS, json={"title": "anvil", "size": 2, "sharp": True}).get_json()
+    url = f"{THINGS}/{thing['id']}"
+    r = caller("PATCH", url, json={"size": 3})
+    assert r.status_code == 200
+    assert r.get_json() | {"id": 0} == {"id": 0, "title": "anvil", "size": 3, "sharp": True, "cluster": "one"}
+    r = caller("PATCH", url, json={"sharp": False})
+    assert r.get_json()["sharp"] is False and r.get_json()["title"] == "anvil"
+    r = caller("PATCH", url, json={"title": "", "size": 4})
+    assert r.status_code == 422 and list(r.get_json()["errors"]) == ["title"]
+    r = caller("PATCH", url, json={"sharp": "yes"})
+    assert r.status_code == 422 and r.get_json()["errors"] == {"sharp": ["Expected true or false."]}
+    stored = caller("GET", THINGS).get_json()["items"][0]
+    assert stored == {"id": thing["id"], "title": "anvil", "size": 3}
 
 
 def test_errors_of_the_framework_are_json_too(caller):
