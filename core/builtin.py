@@ -171,12 +171,13 @@ def home():
 
 @bp.route("/account", methods=["GET", "POST"])
 def account():
-    form = AccountForm(obj=current_user)
+    form = AccountForm(obj=current_user, user=current_user)
     if form.validate_on_submit():
         current_user.name = form.name.data
         current_user.language = form.language.data
         if form.new_password.data:
             current_user.password_hash = auth.hash_password(form.new_password.data)
+            record("password_change", object_type="core.user", object_id=current_user.id, summary=current_user.email)
         db.session.commit()
         flash(_("Your account is saved."), "success")
         return redirect(url_for("core.account"))

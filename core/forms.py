@@ -98,10 +98,31 @@ class ClusterCreateForm(ClusterProfileForm):
 
 
 class AccountForm(FlaskForm):
+    """One's own name, language and password (a new password needs the current one)."""
+
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
     language = SelectField(_l("Language"), choices=[("", _l("From my browser"))] + LANGUAGE_CHOICES)
-    new_password = PasswordField(_l("New password"), validators=[Optional(), Length(min=10, message=_l("At least 10 characters."))])
+    current_password = PasswordField(_l("Current password (to set a new one)"))
+    new_password = PasswordField(_l("New password"), validators=[Optional()])
     confirm = PasswordField(_l("Repeat the new password"), validators=[EqualTo("new_password", message=_l("The two passwords differ."))])
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._user = user
+
+    def validate_new_password(self, field):
+        from .auth import MIN_PASSWORD_LENGTH, check_password, validate_new_password
+
+        if not field.data:
+            return
+        if len(field.data) < MIN_PASSWORD_LENGTH:
+            raise ValidationError(_l("At least %(n)s characters.", n=MIN_PASSWORD_LENGTH))
+        why = validate_new_password(field.data, self._user.email if self._user else "")
+        if why:
+            raise ValidationError(why)
+        if self._user is None or not check_password(self._user, self.current_password.data or ""):
+            self.current_password.errors.append(_l("Give your current password to set a new one."))
+            raise ValidationError(_l("Not changed: the current password is missing or wrong."))
 
 
 class RoleForm(FlaskForm):

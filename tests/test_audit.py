@@ -109,9 +109,11 @@ def test_secrets_never_reach_the_audit_log(audit_app):
     user = f.user("u@example.org", "staff", one)
     audit_app.test_client(user=user).post("/account", data={"name": "Una", "language": "fr",
                                                             "new_password": "a-brand-new-password",
-                                                            "confirm": "a-brand-new-password"})
+                                                            "confirm": "a-brand-new-password",
+                                                            "current_password": TEST_PASSWORD})
     [update] = entries(object_type="core.user", action="update")
     assert update.changes == {"name": ["", "Una"], "language": ["", "fr"]}
+    assert [e.action for e in entries(action="password_change")] == ["password_change"]
     everything = " ".join(f"{e.changes} {e.summary}" for e in entries())
     assert "argon2" not in everything and "a-brand-new-password" not in everything
 

@@ -163,17 +163,28 @@ def test_the_production_hasher_is_argon2id_with_real_cost(_schema, instance_path
         assert int(params["m"]) >= 19 * 1024 and int(params["t"]) >= 2
 
 
-def test_changing_ones_password_on_the_account_page_hashes_it(app, factory):
+def test_changing_ones_password_needs_the_current_one_and_hashes_the_new_one(app, factory):
     one = factory.cluster("one", modules=())
     user = factory.user("u@example.org", "staff", one)
     client = app.test_client(user=user)
-    r = client.post("/account", data={"name": "U", "language": "", "new_password": "another-long-one",
-                                      "confirm": "another-long-one"})
+    change = {"name": "U", "language": "", "new_password": "another-long-one", "confirm": "another-long-one"}
+    for current in ("", "not-my-password"):
+        r = client.post("/account", data={**change, "current_password": current})
+        assert r.status_code == 400
+        assert "Give your current password to set a new one." in r.get_data(as_text=True)
+        db.session.refresh(user)
+        assert check_password(user, TEST_PASSWORD)
+    r = client.post("/account", data={**change, "current_password": TEST_PASSWORD})
     assert r.status_code == 302
     db.session.refresh(user)
     assert user.password_hash.startswith("$argon2id$") and check_password(user, "another-long-one")
-    r = client.post("/account", data={"name": "U", "language": "", "new_password": "short", "confirm": "short"})
-    assert r.status_code == 400 and "At least 10 characters." in r.get_data(as_text=True)
+    assert db.session.execute(select(AuditEntry.action).where(AuditEntry.action == "password_change")).scalar_one()
+    for bad, message in (("short", "At least 10 characters."), ("u@example.org", "must differ from the e-mail")):
+        r = client.post("/account", data={"name": "U", "language": "", "new_password": bad, "confirm": bad,
+                                          "current_password": "another-long-one"})
+        assert r.status_code == 400 and message in r.get_data(as_text=True)
+    # the name alone needs no password
+    assert client.post("/account", data={"name": "Una", "language": "fr"}).status_code == 302
 
 
 # -- no default credentials ------------------------------------------------------------------
