@@ -66,7 +66,11 @@ def init_app(app: Flask) -> None:
 
     host = app.extensions["grappe.host"]
     registry: dict[str, Any] = {}
-    for _, jobs in host.call_loading("grappe_jobs"):
+    for plugin, jobs in host.call_loading("grappe_jobs"):
+        foreign = [name for name in jobs if plugin in host.plugins and not name.startswith(f"{plugin}.")]
+        if foreign:
+            host.mark_broken(plugin, f"declares the job '{foreign[0]}': its jobs must be named '{plugin}.<job>'")
+            continue
         registry.update(jobs)
     app.extensions["grappe.jobs"] = {"huey": huey, "task": run_job, "registry": registry}
 

@@ -151,6 +151,14 @@ def _undeclared_permission():
     return [mod]
 
 
+def _foreign_job():
+    @hookimpl
+    def grappe_jobs():
+        return {"billing.fee_run": lambda job: None}
+
+    return [make_plugin("squatter", hooks={"grappe_jobs": grappe_jobs})]
+
+
 BROKEN = {
     # case: (plugins, broken plugin names, words the reason must contain)
     "cycle": (_cycle, ["ying", "yang"], ["dependency cycle", "yang -> ying -> yang"]),
@@ -167,6 +175,7 @@ BROKEN = {
     "blueprint misnamed": (_blueprint_misnamed, ["misnamed"], ["blueprint 'elsewhere'", "must be named 'misnamed'"]),
     "permission of another plugin": (_foreign_permission, ["thief"], ["declares the permission 'core.admin'",
                                                                        "'thief.<action>'"]),
+    "job of another plugin": (_foreign_job, ["squatter"], ["declares the job 'billing.fee_run'", "'squatter.<job>'"]),
     "undeclared permission": (_undeclared_permission, ["careless"], [
         "its view 'careless.secret' requires the permission 'careless.secret'", "no grappe_permissions declares"]),
 }
