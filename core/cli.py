@@ -30,7 +30,17 @@ class GrappeGroup(click.Group):
             if os.environ.get("GRAPPE_DEBUG"):
                 raise
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if _missing_table(exc):
+                message += " (the database is not set up: run 'grappe db upgrade')"
             raise click.ClickException(f"{type(exc).__name__}: {message}") from None
+
+
+def _missing_table(exc: Exception) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    return "no such table" in str(exc.orig) or type(exc.orig).__name__ == "UndefinedTable"
 
 
 def _app():

@@ -115,6 +115,12 @@ def test_an_unexpected_error_is_one_line_too(tmp_path):
     assert_one_line_error(result, "OperationalError")
 
 
+def test_a_database_not_set_up_says_what_to_run(tmp_path):
+    env = {"GRAPPE_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}", "GRAPPE_INSTANCE": str(tmp_path)}
+    result = CliRunner().invoke(cli, ["clusters", "list"], env=env)
+    assert_one_line_error(result, "no such table", "run 'grappe db upgrade'")
+
+
 # -- modules ---------------------------------------------------------------------------------------
 def test_modules_list_enable_disable(grappe, cli_app):
     Factory(cli_app).cluster("one", modules=())
