@@ -10,9 +10,9 @@ from plugins.crm import api as crm
 
 from . import reports, services
 from .forms import EventForm, EventStatusForm, InvitationForm, RegistrationForm, RegistrationStatusForm
-from .models import SEAT_STATUSES, Event, Registration
+from .models import Event, Registration
 from .services import EventsError
-from .views import api, event_filters, registration_page
+from .views import api, event_filters
 
 
 def _event_or_404(event_id: int) -> Event:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask import url_for
 from flask_babel import lazy_gettext as _l
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
 
 from core import NavItem, Permission, SearchResult, TimelineEntry, Widget, db, hookimpl, utcnow, with_appcontext

@@ -19,7 +19,7 @@ import secrets
 import smtplib
 import ssl
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
@@ -365,7 +365,7 @@ def outbox_list(cluster) -> list[OutboxEntry]:
         for entry in entries:
             m = OUTBOX_NAME.match(entry.name)
             if m and m["slug"] == cluster.slug:
-                at = datetime.strptime(m["at"], "%Y%m%dT%H%M%S%f")
+                at = datetime.strptime(m["at"], "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc)
                 out.append(OutboxEntry(entry.name, at, m["kind"]))
     out.sort(key=lambda e: e.name, reverse=True)
     return out

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from core import ApiBlueprint, ClusterBlueprint, can, db, paginate, requires, utcnow
 from plugins.crm import api as crm
@@ -31,7 +31,6 @@ from .models import (
     EVENT_TRANSITIONS,
     REGISTRATION_SOURCES,
     REGISTRATION_STATUSES,
-    SEAT_STATUSES,
     TRANSITIONS,
     Event,
     Registration,
