@@ -109,13 +109,14 @@ def grappe_timeline_entries(cluster, object_type, object_id, limit):
 
         persons = crm.get_persons({r.person_id for r in rows})
     entries = []
+    cancelled = str(_l("event cancelled"))
     for r in rows:
         status = str(REGISTRATION_STATUSES.get(r.status, r.status))
         detail = status
         if r.person_id in persons:
             detail = f"{persons[r.person_id].full_name} · {status}"
         if r.event_status == "cancelled":
-            detail = f"{detail} · {_l('event cancelled')}"
+            detail = f"{detail} · {cancelled}"
         entries.append(TimelineEntry(
             when=r.starts_at, kind="event", title=r.title, plugin="events",
             url=url_for("events.event", event_id=r.event_id, cluster=cluster.slug), detail=detail))

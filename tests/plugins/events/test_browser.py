@@ -64,7 +64,7 @@ def test_public_registration_confirmation_and_check_in(live_server, page):
     page.keyboard.press("Enter")
     page.wait_for_load_state("networkidle")
     row = page.locator(".checkin-list li", has_text="Léa Fontaine")
-    row.locator("button", has_text="Here").click()
+    row.locator("button", has_text="Present").click()
     page.wait_for_load_state("networkidle")
     assert "1 / 1 checked in" in page.locator(".tally").inner_text()
     assert page.locator(".checkin-list li.done", has_text="Léa Fontaine").count() == 1
