@@ -53,13 +53,37 @@ def _sector_filter(code):
     return sector_label(code)
 
 
+class _Labels(dict):
+    """Translated labels of a vocabulary, each translated once per request (not once per row)."""
+
+    def __init__(self, lazy: dict):
+        super().__init__()
+        self._lazy = lazy
+
+    def __missing__(self, key):
+        value = self[key] = str(self._lazy[key])
+        return value
+
+    def get(self, key, default=None):
+        return self[key] if key in self._lazy else default
+
+    def items(self):
+        return [(k, self[k]) for k in self._lazy]
+
+    def __iter__(self):
+        return iter(self._lazy)
+
+    def __contains__(self, key):
+        return key in self._lazy
+
+
 @bp.context_processor
 def _labels():
     return {
-        "ORGANIZATION_KINDS": ORGANIZATION_KINDS, "SIZE_BANDS": SIZE_BANDS, "MEMBERSHIP_STATUSES": MEMBERSHIP_STATUSES,
-        "INTERACTION_KINDS": INTERACTION_KINDS, "PERSON_FUNCTIONS": PERSON_FUNCTIONS,
-        "CONSENT_PURPOSES": CONSENT_PURPOSES, "can_edit": can(current_user, "crm.edit"),
-        "can_erase": can(current_user, "crm.erase"), "today": date.today(),
+        "ORGANIZATION_KINDS": _Labels(ORGANIZATION_KINDS), "SIZE_BANDS": _Labels(SIZE_BANDS),
+        "MEMBERSHIP_STATUSES": _Labels(MEMBERSHIP_STATUSES), "INTERACTION_KINDS": _Labels(INTERACTION_KINDS),
+        "PERSON_FUNCTIONS": _Labels(PERSON_FUNCTIONS), "CONSENT_PURPOSES": _Labels(CONSENT_PURPOSES),
+        "can_edit": can(current_user, "crm.edit"), "can_erase": can(current_user, "crm.erase"), "today": date.today(),
     }
 
 
