@@ -78,6 +78,9 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
     app.extensions["grappe.modules"] = ModuleCache()
     app.extensions["grappe.permissions"] = permissions = {}
     for plugin_name, perms in host.call_loading("grappe_permissions"):
+        if not isinstance(perms, (list, tuple)) or not all(isinstance(p, auth.Permission) for p in perms):
+            host.mark_broken(plugin_name, "grappe_permissions must return a list of core.Permission")
+            continue
         foreign = [p.name for p in perms if plugin_name in host.plugins and not p.name.startswith(f"{plugin_name}.")]
         if foreign:
             host.mark_broken(plugin_name, f"declares the permission '{foreign[0]}': "

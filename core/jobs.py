@@ -67,6 +67,9 @@ def init_app(app: Flask) -> None:
     host = app.extensions["grappe.host"]
     registry: dict[str, Any] = {}
     for plugin, jobs in host.call_loading("grappe_jobs"):
+        if not isinstance(jobs, dict) or not all(isinstance(k, str) and callable(v) for k, v in jobs.items()):
+            host.mark_broken(plugin, "grappe_jobs must return a dict of job names to functions")
+            continue
         foreign = [name for name in jobs if plugin in host.plugins and not name.startswith(f"{plugin}.")]
         if foreign:
             host.mark_broken(plugin, f"declares the job '{foreign[0]}': its jobs must be named '{plugin}.<job>'")

@@ -159,6 +159,21 @@ def _foreign_job():
     return [make_plugin("squatter", hooks={"grappe_jobs": grappe_jobs})]
 
 
+def _wrong_return_types():
+    from core import Permission
+
+    @hookimpl
+    def grappe_permissions():
+        return Permission("sloppy.x", "One, not a list")
+
+    @hookimpl
+    def grappe_jobs():
+        return ["jobbish.run"]
+
+    return [make_plugin("sloppy", hooks={"grappe_permissions": grappe_permissions}),
+            make_plugin("jobbish", hooks={"grappe_jobs": grappe_jobs})]
+
+
 BROKEN = {
     # case: (plugins, broken plugin names, words the reason must contain)
     "cycle": (_cycle, ["ying", "yang"], ["dependency cycle", "yang -> ying -> yang"]),
@@ -175,6 +190,7 @@ BROKEN = {
     "blueprint misnamed": (_blueprint_misnamed, ["misnamed"], ["blueprint 'elsewhere'", "must be named 'misnamed'"]),
     "permission of another plugin": (_foreign_permission, ["thief"], ["declares the permission 'core.admin'",
                                                                        "'thief.<action>'"]),
+    "hooks returning the wrong type": (_wrong_return_types, ["sloppy", "jobbish"], ["must return a"]),
     "job of another plugin": (_foreign_job, ["squatter"], ["declares the job 'billing.fee_run'", "'squatter.<job>'"]),
     "undeclared permission": (_undeclared_permission, ["careless"], [
         "its view 'careless.secret' requires the permission 'careless.secret'", "no grappe_permissions declares"]),
