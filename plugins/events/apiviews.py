@@ -12,7 +12,7 @@ from . import reports, services
 from .forms import EventForm, EventStatusForm, InvitationForm, RegistrationForm, RegistrationStatusForm
 from .models import Event, Registration
 from .services import EventsError
-from .views import api, event_filters
+from .views import api, event_filters, registration_filters
 
 
 def _event_or_404(event_id: int) -> Event:
@@ -151,23 +151,15 @@ def api_event_status(event_id: int):
 
 
 # -- registrations ------------------------------------------------------------------------------------------
-@api.operation("/events/<int:event_id>/registrations", summary="An event's registrations (filters: status, q)",
+@api.operation("/events/<int:event_id>/registrations",
+               summary="An event's registrations (filters: status, q; sort=registered|-registered|status)",
                paginated=True)
 def api_registrations(event_id: int):
     event = _event_or_404(event_id)
-    stmt = select(Registration).where(Registration.event_id == event.id)
-    status = request.args.get("status", "")
-    if status:
-        from .models import REGISTRATION_STATUSES
-
-        if status not in REGISTRATION_STATUSES:
-            raise ApiError({"status": [f"Unknown status '{status}'."]}, 400)
-        stmt = stmt.where(Registration.status == status)
-    if request.args.get("q", "").strip():
-        from .views import matching_person_ids
-
-        stmt = stmt.where(Registration.person_id.in_(matching_person_ids(event.id, request.args["q"].strip()[:200])))
-    result = api_paginate(db.session, stmt.order_by(Registration.id), lambda r: r)
+    stmt, _filters, errors = registration_filters(event, request.args)
+    if errors:
+        raise ApiError({"_query": errors}, 400)
+    result = api_paginate(db.session, stmt, lambda r: r)
     persons = crm.get_persons(r.person_id for r in result["items"])
     orgs = crm.organization_names(r.organization_id for r in result["items"])
     result["items"] = [registration_json(r, persons.get(r.person_id), orgs.get(r.organization_id))

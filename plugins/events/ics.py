@@ -61,7 +61,6 @@ def _vevent(event: Event, cluster) -> VEvent:
     item.add("status", ICS_STATUS.get(event.status, "CONFIRMED"))
     item.add("sequence", event.sequence or 0)
     item.add("last-modified", (event.updated_at or event.created_at).replace(microsecond=0))
-    item.add("organizer", f"mailto:noreply@{cluster.slug}.grappe", parameters={"CN": cluster.name})
     return item
 
 

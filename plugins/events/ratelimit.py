@@ -42,8 +42,10 @@ def hit(rules: list[tuple[str, int, int]]) -> str | None:
             ).scalar_one()
             if count >= limit:
                 return name
-        for name, _limit, window in rules:
-            session.execute(delete(RateHit).where(RateHit.key == name, RateHit.at <= now - timedelta(seconds=window)))
+        # forget what no window looks at any more: the table holds one window of traffic
+        longest = max(window for _name, _limit, window in rules)
+        session.execute(delete(RateHit).where(RateHit.at <= now - timedelta(seconds=longest)))
+        for name, _limit, _window in rules:
             session.add(RateHit(key=name, at=now))
     return None
 

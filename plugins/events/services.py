@@ -280,13 +280,16 @@ def register(event_id: int, person_id: int, *, cluster, source: str = "staff", o
     return outcome
 
 
-def _registration_event_id(registration_id: int, cluster_id: int) -> int:
-    event_id = db.session.execute(
-        select(Registration.event_id).where(Registration.id == registration_id, Registration.cluster_id == cluster_id)
-    ).scalar_one_or_none()
-    if event_id is None:
+def _registration_facts(registration_id: int, cluster_id: int):
+    """``(event_id, organization_id, event start)`` of a registration of this cluster."""
+    row = db.session.execute(
+        select(Registration.event_id, Registration.organization_id, Event.starts_at)
+        .join(Event, Event.id == Registration.event_id)
+        .where(Registration.id == registration_id, Registration.cluster_id == cluster_id)
+    ).first()
+    if row is None:
         raise EventsError(_("No such registration."), "registration_id")
-    return event_id
+    return row
 
 
 def _promote(session, event: Event, now: datetime) -> list[int]:
@@ -329,7 +332,10 @@ def change_status(registration_id: int, new: str, *, cluster, notify: bool = Tru
     """
     if new not in REGISTRATION_STATUSES:
         raise EventsError(_("Unknown registration status '%(status)s'.", status=new), "status")
-    event_id = _registration_event_id(registration_id, cluster.id)
+    event_id, org_id, starts_at = _registration_facts(registration_id, cluster.id)
+    member = False
+    if new in ("registered", "waitlisted"):  # (re)joining from an invitation or a cancellation: price anew
+        member = crm.is_member(org_id, cluster.id, starts_at.astimezone(cluster_tz(cluster)).date())
     release_read_transaction()
     with db.write_transaction(cluster.id) as session:
         event = _lock_event(session, event_id, cluster.id)
@@ -359,12 +365,11 @@ def change_status(registration_id: int, new: str, *, cluster, notify: bool = Tru
             reg.cancelled_at = now
         elif new == "attended":
             reg.attended_at = now
-        elif new in ("registered", "waitlisted") and previous not in SEAT_STATUSES:
-            reg.registered_at = now
+        elif new in ("registered", "waitlisted") and previous in ("invited", "cancelled"):
+            reg.registered_at = now  # the waitlist order counts from here
             reg.cancelled_at = None
-            if reg.price is None:
-                member = reg.member_price
-                reg.price = price_for(event, member)
+            reg.member_price = member
+            reg.price = price_for(event, member)
         if new == "registered" and previous in ("attended", "no_show"):
             reg.attended_at = None
         promoted: list[int] = []

@@ -207,8 +207,8 @@ REGISTRATION_SORTS = {
 }
 
 
-def registration_page(event: Event, args, per_page: int | None = None) -> dict:
-    """One page of an event's registrations with their persons (one CRM call for the page)."""
+def registration_filters(event: Event, args):
+    """An event's registrations filtered by ``status`` and ``q`` and sorted: ``(stmt, filters, errors)``."""
     status = (args.get("status") or "").strip()
     q = (args.get("q") or "").strip()[:200]
     sort = args.get("sort") if args.get("sort") in REGISTRATION_SORTS else "-registered"
@@ -221,22 +221,24 @@ def registration_page(event: Event, args, per_page: int | None = None) -> dict:
             errors.append(_("Unknown status '%(value)s'.", value=status))
     if q:
         stmt = stmt.where(Registration.person_id.in_(matching_person_ids(event.id, q)))
-    stmt = stmt.order_by(*REGISTRATION_SORTS[sort])
-    page = paginate(db.session, stmt, page=_page_arg(), per_page=per_page or current_app.config["PAGE_SIZE"])
+    return stmt.order_by(*REGISTRATION_SORTS[sort]), {"status": status, "q": q, "sort": sort}, errors
+
+
+def registration_page(event: Event, args) -> dict:
+    """One page of an event's registrations with their persons (one CRM call for the page)."""
+    stmt, filters, errors = registration_filters(event, args)
+    page = paginate(db.session, stmt, page=_page_arg(), per_page=current_app.config["PAGE_SIZE"])
     persons = crm.get_persons(r.person_id for r in page.items)
     orgs = crm.organization_names(r.organization_id for r in page.items)
-    return {"regs": page, "persons": persons, "orgs": orgs, "reg_filters": {"status": status, "q": q, "sort": sort},
-            "errors": errors}
+    return {"regs": page, "persons": persons, "orgs": orgs, "reg_filters": filters, "errors": errors}
 
 
 def matching_person_ids(event_id: int, query: str) -> list[int]:
     """The event's persons whose name, e-mail or organization contains every word of ``query``."""
-    from plugins.crm.api import get_persons
-
     ids = db.session.execute(select(Registration.person_id).where(Registration.event_id == event_id)).scalars().all()
     words = display.fold(query).split()
     out = []
-    for pid, person in get_persons(ids).items():
+    for pid, person in crm.get_persons(ids).items():
         text = display.fold(f"{person.full_name} {person.email} {person.organization_name}")
         if all(w in text for w in words):
             out.append(pid)

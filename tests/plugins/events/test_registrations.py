@@ -243,3 +243,28 @@ def test_same_person_twice_at_once_gives_one_registration(app, cluster, ev):
     assert sum(1 for o in results if o.previous is None) == 1
     rows = db.session.execute(select(Registration).where(Registration.event_id == event.id)).scalars().all()
     assert len(rows) == 1
+
+
+def test_an_invited_member_registered_by_status_pays_the_member_price(app, cluster, ev):
+    event = ev.event(member_price="15", non_member_price="45")
+    pid = ev.person(organization="Invited Member SA")
+    ev.membership(crm_org(pid))
+    db.session.add(Registration(event_id=event.id, person_id=pid, cluster_id=cluster.id, status="invited",
+                                organization_id=crm_org(pid)))
+    db.session.commit()
+    reg_id = db.session.execute(select(Registration.id)).scalar_one()
+    out = services.change_status(reg_id, "registered", cluster=cluster, notify=False)
+    assert out.status == "registered"
+    db.session.expire_all()
+    reg = db.session.get(Registration, reg_id)
+    assert (reg.member_price, reg.price) == (True, Decimal("15.00")) and reg.registered_at is not None
+
+
+def test_promotion_keeps_the_registration_time(app, cluster, ev):
+    event = ev.event(capacity=1)
+    first, second = (services.register(event.id, pid, cluster=cluster, notify=False) for pid in ev.persons(2))
+    before = db.session.get(Registration, second.registration_id).registered_at
+    services.cancel(first.registration_id, cluster=cluster, notify=False)
+    db.session.expire_all()
+    reg = db.session.get(Registration, second.registration_id)
+    assert reg.status == "registered" and reg.registered_at == before
