@@ -12,7 +12,7 @@ from datetime import date
 from flask import g, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from core import ApiBlueprint, ApiError, db, jsonable, requires, validate
 from core import api_paginate
@@ -229,7 +229,8 @@ def organization_matching(org_id: int):
 # -- persons -------------------------------------------------------------------------
 @api.operation("/persons", summary="Persons (q: words in names, e-mail, phone)", paginated=True)
 def persons():
-    stmt = crm_filters.person_search(select(Person), request.args.get("q", "")[:200])
+    stmt = crm_filters.person_search(select(Person), request.args.get("q", "")[:200]).options(
+        selectinload(Person.links).joinedload(PersonOrganization.organization))
     return jsonify(api_paginate(db.session, stmt.order_by(Person.name_key, Person.id), person_json))
 
 

@@ -88,7 +88,12 @@ def grappe_search(cluster, query, limit):
         return []
     orgs = db.session.execute(filters.apply(select(Organization), {"q": query}, cluster.id)
                               .order_by(Organization.name_key).limit(limit)).scalars().all()
+    from sqlalchemy.orm import selectinload
+
+    from .models import PersonOrganization
+
     persons = db.session.execute(filters.person_search(select(Person), query).where(Person.erased_at.is_(None))
+                                 .options(selectinload(Person.links).joinedload(PersonOrganization.organization))
                                  .order_by(Person.name_key).limit(limit)).scalars().all()
     out = [SearchResult(title=o.name, url=url_for("crm.organization", org_id=o.id), kind=str(_l("organization")),
                         detail=" · ".join(x for x in (o.city, o.siren or o.vat_number or "") if x)) for o in orgs]

@@ -180,7 +180,7 @@ class Person(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     links: Mapped[list["PersonOrganization"]] = relationship(
-        back_populates="person", cascade="all, delete-orphan", lazy="selectin",
+        back_populates="person", cascade="all, delete-orphan",  # lists ask for them: selectinload(...)
         order_by=lambda: (PersonOrganization.main.desc(), PersonOrganization.organization_id))
 
     @property

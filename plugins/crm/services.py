@@ -329,26 +329,29 @@ def organization_list(filter_values: dict, cluster_id: int | None, *, sort: str 
     return Page(items=list(items), total=total, page=page, per_page=per_page, sort=sort)
 
 
-def membership_status_by_org(org_ids: list[int], on: date | None = None) -> dict[int, str]:
-    """The current cluster's membership status of each organization (one query).
+def membership_status(memberships, on: date | None = None) -> str | None:
+    """One organization's status from its periods in a cluster.
 
-    ``member`` when a member period covers the day, else the status of the latest period.
+    ``member`` when a member period covers the day, else the status of the latest period
+    (a member period that ended counts as ``former``).
     """
     on = on or date.today()
-    out: dict[int, str] = {}
-    if not org_ids:
-        return out
-    rows = db.session.execute(select(Membership).where(Membership.organization_id.in_(org_ids))
-                              .order_by(Membership.start_date)).scalars()
-    for m in rows:
+    status = None
+    for m in sorted(memberships, key=lambda m: m.start_date):
         if m.status == "member" and m.covers(on):
-            out[m.organization_id] = "member"
-        elif out.get(m.organization_id) != "member":
-            if m.status == "member" and m.end_date and m.end_date < on:
-                out[m.organization_id] = "former"
-            else:
-                out[m.organization_id] = m.status
-    return out
+            return "member"
+        status = "former" if m.status == "member" and m.end_date and m.end_date < on else m.status
+    return status
+
+
+def membership_status_by_org(org_ids: list[int], on: date | None = None) -> dict[int, str]:
+    """The current cluster's membership status of each organization (one query)."""
+    if not org_ids:
+        return {}
+    periods: dict[int, list[Membership]] = {}
+    for m in db.session.execute(select(Membership).where(Membership.organization_id.in_(org_ids))).scalars():
+        periods.setdefault(m.organization_id, []).append(m)
+    return {oid: membership_status(ms, on) for oid, ms in periods.items()}
 
 
 def person_counts(org_ids: list[int]) -> dict[int, int]:
@@ -377,7 +380,10 @@ def person_list(query: str, *, function: str = "", sort: str = "name", page: int
     key = sort.lstrip("-") if sort.lstrip("-") in PERSON_SORTS else "name"
     order = [c.desc() for c in PERSON_SORTS[key]] if sort.startswith("-") else list(PERSON_SORTS[key])
     page = max(1, page)
-    items = db.session.execute(narrow(select(Person)).order_by(*order)
+    from sqlalchemy.orm import selectinload
+
+    items = db.session.execute(narrow(select(Person)).options(
+        selectinload(Person.links).joinedload(PersonOrganization.organization)).order_by(*order)
                                .limit(per_page).offset((page - 1) * per_page)).scalars().all()
     if page == 1 and len(items) < per_page:
         total = len(items)
@@ -452,7 +458,8 @@ def timeline(object_type: str, object_id: int, cluster, enabled_modules, *, limi
 
     from core import TimelineEntry
 
-    stmt = select(Interaction).options(joinedload(Interaction.author))
+    # the author's name only: not the user's roles (lazyload("*") stops the User's eager loads)
+    stmt = select(Interaction).options(joinedload(Interaction.author).lazyload("*"))
     if object_type == "crm.organization":
         stmt = stmt.where(Interaction.organization_id == object_id)
     else:
@@ -464,11 +471,11 @@ def timeline(object_type: str, object_id: int, cluster, enabled_modules, *, limi
         tz = ZoneInfo(cluster.timezone)
     except Exception:  # noqa: BLE001
         tz = ZoneInfo("UTC")
+    edit_url = url_for("crm.interaction_edit", interaction_id=0).replace("/0/", "/{}/")
     rows = [{
         "when": datetime.combine(i.date, time(12), tzinfo=tz),
         "entry": TimelineEntry(when=datetime.combine(i.date, time(12), tzinfo=tz), kind=i.kind, title=i.subject,
-                               plugin="crm", url=url_for("crm.interaction_edit", interaction_id=i.id),
-                               detail=i.summary),
+                               plugin="crm", url=edit_url.format(i.id), detail=i.summary),
         "interaction": i,
     } for i in interactions]
     host = current_app.extensions["grappe.host"]

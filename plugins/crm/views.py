@@ -8,7 +8,7 @@ from flask import abort, flash, g, jsonify, redirect, render_template, request, 
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, lazyload
 
 from core import ClusterBlueprint, can, db, requires
 
@@ -171,6 +171,7 @@ def _interaction_form(org: Organization, persons: list[Person], formdata=None) -
 def _org_persons(org_id: int) -> list[tuple[Person, PersonOrganization]]:
     return list(db.session.execute(
         select(Person, PersonOrganization).join(PersonOrganization, PersonOrganization.person_id == Person.id)
+        .options(lazyload(PersonOrganization.organization))  # the page's own organization: loaded already
         .where(PersonOrganization.organization_id == org_id).order_by(Person.name_key)).all())
 
 
@@ -196,7 +197,7 @@ def _render_organization(org: Organization, *, interaction_form=None, membership
         interaction_form=interaction_form, membership_form=membership_form,
         competence_form=competence_form or OrganizationCompetenceForm(formdata=None),
         vocabulary=db.session.execute(select(Competence.id, Competence.name).order_by(Competence.key)).all(),
-        status_here=services.membership_status_by_org([org.id]).get(org.id),
+        status_here=services.membership_status(memberships),
     ), status
 
 
