@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 
 from core import ClusterBlueprint, can, db, requires
+from core.forms import ConfirmForm
 
 from . import services
 from .forms import (
@@ -218,7 +219,7 @@ def organization_edit(org_id: int):
 @requires("crm.erase")
 def organization_delete(org_id: int):
     org = _get_or_404(Organization, org_id)
-    if not FollowUpForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
         services.delete_organization(org)
@@ -349,7 +350,7 @@ def organization_competence_add(org_id: int):
 @requires("crm.edit")
 def organization_competence_remove(org_id: int, competence_id: int, kind: str):
     _get_or_404(Organization, org_id)
-    if kind not in ("has", "needs") or not FollowUpForm().validate_on_submit():
+    if kind not in ("has", "needs") or not ConfirmForm().validate_on_submit():
         abort(400)
     services.remove_organization_competence(org_id, competence_id, kind)
     db.session.commit()
@@ -454,7 +455,7 @@ def person_link(person_id: int):
 @requires("crm.edit")
 def person_unlink(person_id: int, org_id: int):
     person = _get_or_404(Person, person_id)
-    if not FollowUpForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(400)
     services.unlink_person(person, org_id)
     db.session.commit()
@@ -474,7 +475,7 @@ def person_export(person_id: int):
 @requires("crm.erase")
 def person_erase(person_id: int):
     person = _get_or_404(Person, person_id)
-    if not FollowUpForm().validate_on_submit() or request.form.get("confirm") != "erase":
+    if not ConfirmForm().validate_on_submit() or request.form.get("confirm") != "erase":
         flash(_("Tick the confirmation to erase this person's data."), "error")
         return redirect(url_for("crm.person", person_id=person.id))
     try:
@@ -515,7 +516,7 @@ def segments():
 @requires("crm.edit")
 def segment_delete(segment_id: int):
     segment = _scoped_or_404(Segment, segment_id)
-    if not FollowUpForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(400)
     db.session.delete(segment)
     db.session.commit()
@@ -618,6 +619,18 @@ def _import_job_or_404(job_id: int):
     return job
 
 
+def _forget_old_uploads(folder, max_age: int = 2 * 86400) -> None:
+    """Delete checked files nobody imported within two days (an import deletes its own)."""
+    import time
+
+    for path in folder.iterdir():
+        try:
+            if time.time() - path.stat().st_mtime > max_age:
+                path.unlink()
+        except OSError:
+            pass
+
+
 @bp.route("/import", methods=["GET", "POST"])
 @requires("crm.import")
 def import_page():
@@ -636,6 +649,7 @@ def import_page():
         upload = form.file.data
         folder = Path(current_app.instance_path) / "crm-imports"
         folder.mkdir(parents=True, exist_ok=True)
+        _forget_old_uploads(folder)
         suffix = ".xlsx" if upload.filename.lower().endswith(".xlsx") else ".csv"
         path = folder / f"{uuid.uuid4().hex}{suffix}"
         size = 0
@@ -669,7 +683,7 @@ def import_report(job_id: int):
     if job.status == "done" and job.result and "report" in job.result:
         report = ImportReport.from_dict(job.result["report"])
     return render_template("crm/import_report.html", job=job, report=report, params=job.params,
-                           form=FollowUpForm())
+                           form=ConfirmForm())
 
 
 @bp.route("/import/<int:job_id>/run", methods=["POST"])
@@ -680,7 +694,7 @@ def import_run(job_id: int):
     from core.jobs import enqueue
 
     job = _import_job_or_404(job_id)
-    if not FollowUpForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(400)
     params = dict(job.params)
     if not params.get("dry_run") or not Path(params["path"]).is_file() or not (job.result or {}).get(
