@@ -221,17 +221,21 @@ def grappe_bench_load(bench):
 
 @hookimpl
 def grappe_bench_measure(bench):
+    from . import filters as crm_filters
     from .models import Organization
-    from .text import like_pattern
 
     slug = bench.main_cluster.slug
-    org = Organization.__table__
-    every = select(org).order_by(org.c.name_key, org.c.id).limit(50)
-    total = select(func.count(org.c.id))
-    tech = org.c.search.like(like_pattern("tech"), escape="\\")
-    bench.measure_page("crm.organizations", f"/{slug}/crm/organizations/", bare=(every, total))
-    bench.measure_page("crm.organizations?q=tech", f"/{slug}/crm/organizations/?q=tech",
-                       bare=(every.where(tech), total.where(tech)))
+
+    def bare(filters: dict):
+        """The list's own query (the CRM's filter: FTS5 on SQLite, trigram LIKE on PostgreSQL)."""
+        page = crm_filters.apply(select(Organization), filters, None).order_by(Organization.name_key, Organization.id)
+        total = crm_filters.apply(select(func.count(Organization.id)), filters, None)
+        return page.limit(50), total
+
+    with bench.app.app_context():
+        every, tech = bare({}), bare({"q": "tech"})
+    bench.measure_page("crm.organizations", f"/{slug}/crm/organizations/", bare=every)
+    bench.measure_page("crm.organizations?q=tech", f"/{slug}/crm/organizations/?q=tech", bare=tech)
     showcase = bench.data.get("crm.showcase_organization_id")
     if showcase:
         bench.measure_page("crm.organization (with timeline)", f"/{slug}/crm/organizations/{showcase}")
