@@ -144,3 +144,15 @@ def test_staff_cannot_erase_and_viewer_cannot_edit(app, factory, cluster, crm, s
     assert client.get("/alpha/crm/organizations/").status_code == 200
     assert client.post("/alpha/crm/organizations/new", data={"legal_name": "X"}).status_code == 403
     assert client.get("/alpha/crm/import").status_code == 403
+
+
+def test_a_french_user_sees_the_crm_in_french(app, factory, cluster, crm):
+    user = factory.user("marie@example.org", "staff", cluster, language="fr")
+    client = app.test_client(user=user)
+    org = crm.organization("Scierie du Jura", kind="company")
+    page = client.get("/alpha/crm/organizations/").get_data(as_text=True)
+    assert "Nouvelle organisation" in page and "Entreprise" in page and "1 organisation" in page
+    page = client.get(f"/alpha/crm/organizations/{org.id}").get_data(as_text=True)
+    assert "Enregistrer une visite, un appel ou une note" in page and "Historique" in page
+    r = client.post("/alpha/crm/organizations/new", data={"legal_name": "X", "kind": "company", "siren": "123"})
+    assert r.status_code == 400 and "SIREN" in r.get_data(as_text=True)
