@@ -12,7 +12,7 @@ from datetime import date
 from flask import g, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import selectinload
 
 from core import ApiBlueprint, ApiError, db, jsonable, requires, validate
 from core import api_paginate

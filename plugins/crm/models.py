@@ -17,7 +17,6 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
-    Integer,
     String,
     Text,
     UniqueConstraint,

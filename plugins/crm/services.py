@@ -10,7 +10,7 @@ from datetime import date, datetime, timezone
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from core import audit, db, utcnow
 
@@ -23,7 +23,6 @@ from .models import (
     Membership,
     Organization,
     OrganizationCompetence,
-    OrganizationTag,
     Person,
     PersonOrganization,
     Tag,

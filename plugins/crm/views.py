@@ -38,7 +38,6 @@ from .models import (
     Interaction,
     Membership,
     Organization,
-    OrganizationCompetence,
     Person,
     PersonOrganization,
     Segment,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
-from sqlalchemy import select
-
 from core import db
 from plugins.crm import api
-from plugins.crm.models import ConsentRecord, Organization, Person, Segment
+from plugins.crm.models import Person, Segment
 from plugins.crm.services import erase_person, record_consent
 
 

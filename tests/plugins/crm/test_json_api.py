@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from core import db
 from core.auth import new_api_token
-from plugins.crm.models import Interaction, Membership, Organization, Person
+from plugins.crm.models import Interaction, Membership, Organization
 
 import pytest
 

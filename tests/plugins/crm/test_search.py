@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from core import db
 from plugins.crm import services
-from plugins.crm.models import Organization, Segment
+from plugins.crm.models import Segment
 from plugins.crm.text import normalize
 
 
