@@ -59,12 +59,12 @@ def grappe_dashboard_widgets(cluster, user):
 
     from core import db
 
-    from .filters import current_member_clause
-    from .models import Organization
+    from .filters import member_ids_select
+    from .models import Membership
     from .services import followups_due_count
 
-    members = db.session.execute(
-        select(func.count(Organization.id)).where(current_member_clause(cluster.id, date.today()))).scalar_one()
+    members = db.session.execute(select(func.count(func.distinct(Membership.organization_id))).where(
+        member_ids_select(cluster.id, date.today()).whereclause)).scalar_one()
     due = followups_due_count(user.id)
     return [
         Widget(_l("Members"), Markup('<p class="big">{}</p><p class="muted">{}</p>').format(
