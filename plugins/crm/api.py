@@ -236,8 +236,21 @@ def competence_names(ids: Iterable[int]) -> dict[int, str]:
     return out
 
 
+# -- import ----------------------------------------------------------------------------
+def import_file(source, kind: str, **options):
+    """Import organizations or persons from a CSV or XLSX file, all or nothing.
+
+    See :func:`plugins.crm.importing.import_file` (``dry_run``, ``on_duplicate``,
+    ``mapping``, ``progress``...); returns an ``ImportReport``.  Commits on success.
+    """
+    from .importing import import_file as run
+
+    return run(source, kind, **options)
+
+
 __all__ = [
     "PersonInfo", "CONSENT_PURPOSES", "get_person", "get_persons", "find_or_create_person", "search_persons",
     "consenting_person_ids", "organization_names", "find_organization_by_name", "is_member", "member_ids",
     "list_segments", "segment_person_ids", "segment_organization_ids", "competence_choices", "competence_names",
+    "import_file",
 ]

@@ -476,3 +476,58 @@ def segment_delete(segment_id: int):
     db.session.delete(_scoped(Segment, segment_id))
     db.session.commit()
     return "", 204
+
+
+# -- import --------------------------------------------------------------------------
+def _import_job(job_id: int):
+    from core.models import Job
+
+    job = db.session.get(Job, job_id)
+    if job is None or job.cluster_id != g.cluster.id or job.name != "crm.import":
+        raise ApiError({"_": ["Not found."]}, 404)
+    return job
+
+
+def _import_json(job) -> dict:
+    report = (job.result or {}).get("report")
+    return {"job_id": job.id, "status": job.status, "dry_run": bool(job.params.get("dry_run")),
+            "done": job.done, "total": job.total, "message": job.message, "report": report}
+
+
+@api.operation("/import", methods=["POST"], summary="Check a CSV or XLSX file (multipart: file, kind, on_duplicate, "
+               "delimiter, encoding, mapping); the check runs in the background (poll GET /import/{job_id})")
+@requires("crm.import")
+def import_check():
+    from core import form_errors
+
+    from .forms import ImportForm
+    from .importing import ImportRefused, check_upload
+
+    form = ImportForm(meta={"csrf": False})
+    if not form.validate_on_submit():
+        raise ApiError(form_errors(form), 422)
+    try:
+        job = check_upload(form, cluster_id=g.cluster.id, user_id=current_user.id)
+    except ImportRefused as exc:
+        raise ApiError({"file": [str(exc)]}, 413)
+    db.session.commit()  # a fresh snapshot: the job row was written by the jobs service's own session
+    return jsonify(_import_json(_import_job(job.id))), 202
+
+
+@api.operation("/import/<int:job_id>", summary="An import or its check: status and report")
+@requires("crm.import")
+def import_status(job_id: int):
+    return jsonify(_import_json(_import_job(job_id)))
+
+
+@api.operation("/import/<int:job_id>/run", methods=["POST"], summary="Import a file its check found correct "
+               "(all or nothing, in the background)")
+@requires("crm.import")
+def import_run(job_id: int):
+    from .importing import run_checked_import
+
+    job = run_checked_import(_import_job(job_id), cluster_id=g.cluster.id, user_id=current_user.id)
+    if job is None:
+        raise ApiError({"_": ["This check cannot be imported (already imported, or it found errors)."]}, 409)
+    db.session.commit()  # a fresh snapshot: the job row was written by the jobs service's own session
+    return jsonify(_import_json(_import_job(job.id))), 202

@@ -448,3 +448,22 @@ class ImportForm(FlaskForm):
     encoding = ChoiceField(_l("CSV encoding"), choices=[("", _l("detect (UTF-8, else Latin-1)")),
                                                         ("utf-8", "UTF-8"), ("latin-1", "Latin-1 / ISO-8859-1"),
                                                         ("cp1252", "Windows-1252")], default="")
+    mapping = TextAreaField(_l("Column mapping (optional)"), validators=[Optional(), Length(max=5000)],
+                            description=_l("One per line: “column in the file = field”, e.g. “Dénomination = "
+                                           "legal_name”, for columns whose names are not recognized."))
+
+    def validate_mapping(self, field):
+        from .importing import ORGANIZATION_ALIASES, PERSON_ALIASES
+
+        fields = ORGANIZATION_ALIASES if self.kind.data == "organizations" else PERSON_ALIASES
+        self.mapping_dict = {}
+        for number, line in enumerate((field.data or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            column, sep, name = line.rpartition("=")
+            if not sep or not column.strip():
+                raise ValidationError(_l("Line %(n)s: write “column = field”.", n=number))
+            if name.strip() not in fields:
+                raise ValidationError(_l("Line %(n)s: unknown field “%(f)s” (one of: %(all)s).", n=number,
+                                         f=name.strip(), all=", ".join(fields)))
+            self.mapping_dict[column.strip()] = name.strip()

@@ -309,6 +309,9 @@ def import_file(source: Any, kind: str, *, dry_run: bool = False, on_duplicate: 
     :param progress: ``progress(done, total)``, called every few hundred rows.
     :returns: the report; ``report.ok`` is false when a row is bad (then nothing is written).
     :raises ImportRefused: the file cannot be read at all.
+
+    The import runs on ``db.session``: a real run ends the session's transaction, writes
+    in a transaction of its own (holding SQLite's write lock) and commits it.
     """
     if kind not in KINDS:
         raise ImportRefused(_("Import what? organizations or persons (not %(kind)s).", kind=kind))
@@ -809,6 +812,65 @@ class _PersonImport(_Import):
               summary=f"persons imported from {self.report.filename or 'a file'}: {self.report.created} created, "
                       f"{self.report.updated} updated, {self.report.skipped} skipped, "
                       f"{self.report.organizations_created} organizations created")
+
+
+# -- uploads and the background job --------------------------------------------------------
+def _forget_old_uploads(folder: Path, max_age: int = 2 * 86400) -> None:
+    """Delete checked files nobody imported within two days (an import deletes its own)."""
+    for path in folder.iterdir():
+        try:
+            if time.time() - path.stat().st_mtime > max_age:
+                path.unlink()
+        except OSError:
+            pass
+
+
+def check_upload(form, *, cluster_id: int, user_id: int | None):
+    """Save a validated :class:`ImportForm`'s file and queue its check (a dry run); return the job.
+
+    The file waits in the instance folder for "Import now" (the same file, imported for
+    real by a second job, which deletes it).  :raises ImportRefused: the file is too large.
+    """
+    import uuid
+
+    from flask import current_app
+
+    from core.jobs import enqueue
+
+    upload = form.file.data
+    folder = Path(current_app.instance_path) / "crm-imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    _forget_old_uploads(folder)
+    path = folder / f"{uuid.uuid4().hex}{'.xlsx' if upload.filename.lower().endswith('.xlsx') else '.csv'}"
+    size = 0
+    with open(path, "wb") as out:
+        while chunk := upload.stream.read(1 << 20):
+            size += len(chunk)
+            if size > MAX_IMPORT_BYTES:
+                break
+            out.write(chunk)
+    if size > MAX_IMPORT_BYTES:
+        path.unlink(missing_ok=True)
+        raise ImportRefused(_too_large(size))
+    params = {"path": str(path), "kind": form.kind.data, "dry_run": True, "on_duplicate": form.on_duplicate.data,
+              "filename": upload.filename[:200], "user_id": user_id,
+              "delimiter": {"tab": "\t"}.get(form.delimiter.data, form.delimiter.data) or None,
+              "encoding": form.encoding.data or None, "mapping": getattr(form, "mapping_dict", None) or None}
+    return enqueue("crm.import", cluster_id=cluster_id, params=params, user_id=user_id,
+                   label=_("Check of %(file)s (%(kind)s)", file=upload.filename[:100], kind=form.kind.data))
+
+
+def run_checked_import(job, *, cluster_id: int, user_id: int | None):
+    """Queue the real import of a file a dry-run job found correct; None if it cannot be."""
+    from core.jobs import enqueue
+
+    params = dict(job.params)
+    if not params.get("dry_run") or not Path(params["path"]).is_file() \
+            or not (job.result or {}).get("report", {}).get("ok"):
+        return None
+    params["dry_run"] = False
+    return enqueue("crm.import", cluster_id=cluster_id, params=params, user_id=user_id,
+                   label=_("Import of %(file)s (%(kind)s)", file=params.get("filename", ""), kind=params["kind"]))
 
 
 # -- background job --------------------------------------------------------------------

@@ -618,56 +618,19 @@ def _import_job_or_404(job_id: int):
     return job
 
 
-def _forget_old_uploads(folder, max_age: int = 2 * 86400) -> None:
-    """Delete checked files nobody imported within two days (an import deletes its own)."""
-    import time
-
-    for path in folder.iterdir():
-        try:
-            if time.time() - path.stat().st_mtime > max_age:
-                path.unlink()
-        except OSError:
-            pass
-
-
 @bp.route("/import", methods=["GET", "POST"])
 @requires("crm.import")
 def import_page():
-    import uuid
-    from pathlib import Path
-
-    from flask import current_app
-
-    from core.jobs import enqueue
-
     from .forms import ImportForm
-    from .importing import MAX_IMPORT_BYTES, _too_large
+    from .importing import ImportRefused, check_upload
 
     form = ImportForm()
     if form.validate_on_submit():
-        upload = form.file.data
-        folder = Path(current_app.instance_path) / "crm-imports"
-        folder.mkdir(parents=True, exist_ok=True)
-        _forget_old_uploads(folder)
-        suffix = ".xlsx" if upload.filename.lower().endswith(".xlsx") else ".csv"
-        path = folder / f"{uuid.uuid4().hex}{suffix}"
-        size = 0
-        with open(path, "wb") as out:
-            while chunk := upload.stream.read(1 << 20):
-                size += len(chunk)
-                if size > MAX_IMPORT_BYTES:
-                    break
-                out.write(chunk)
-        if size > MAX_IMPORT_BYTES:
-            path.unlink(missing_ok=True)
-            form.file.errors = [_too_large(size)]
+        try:
+            job = check_upload(form, cluster_id=g.cluster.id, user_id=current_user.id)
+        except ImportRefused as exc:
+            form.file.errors = [str(exc)]
             return render_template("crm/import.html", form=form), 413
-        params = {"path": str(path), "kind": form.kind.data, "dry_run": True, "on_duplicate": form.on_duplicate.data,
-                  "filename": upload.filename[:200], "user_id": current_user.id,
-                  "delimiter": {"tab": "\t"}.get(form.delimiter.data, form.delimiter.data) or None,
-                  "encoding": form.encoding.data or None}
-        job = enqueue("crm.import", cluster_id=g.cluster.id, params=params, user_id=current_user.id,
-                      label=_("Check of %(file)s (%(kind)s)", file=upload.filename[:100], kind=form.kind.data))
         return redirect(url_for("crm.import_report", job_id=job.id))
     return render_template("crm/import.html", form=form), 400 if form.errors else 200
 
@@ -688,20 +651,14 @@ def import_report(job_id: int):
 @bp.route("/import/<int:job_id>/run", methods=["POST"])
 @requires("crm.import")
 def import_run(job_id: int):
-    from pathlib import Path
-
-    from core.jobs import enqueue
+    from .importing import run_checked_import
 
     job = _import_job_or_404(job_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    params = dict(job.params)
-    if not params.get("dry_run") or not Path(params["path"]).is_file() or not (job.result or {}).get(
-            "report", {}).get("ok"):
+    new = run_checked_import(job, cluster_id=g.cluster.id, user_id=current_user.id)
+    if new is None:
         flash(_("This check cannot be imported (already imported, or it found errors): upload the file again."),
               "error")
         return redirect(url_for("crm.import_page"))
-    params["dry_run"] = False
-    new = enqueue("crm.import", cluster_id=g.cluster.id, params=params, user_id=current_user.id,
-                  label=_("Import of %(file)s (%(kind)s)", file=params.get("filename", ""), kind=params["kind"]))
     return redirect(url_for("crm.import_report", job_id=new.id))

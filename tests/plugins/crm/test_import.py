@@ -220,3 +220,32 @@ def test_web_import_checks_then_imports(app, factory, cluster):
     assert "nothing was written" in page and "Not a valid SIREN" in page and "Import now" not in page
     staff = factory.user("s@example.org", "staff", cluster)
     assert app.test_client(user=staff).get("/alpha/crm/import").status_code == 403
+
+
+def test_import_through_the_api_with_a_mapping(app, factory, cluster):
+    from core.auth import new_api_token
+
+    manager = factory.user("api@example.org", "manager", cluster)
+    token = new_api_token(manager)
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    client = app.test_client()
+    body = "Dénomination;Numéro SIREN\nAPI Import SAS;732829320\n".encode("utf-8")
+    data = {"kind": "organizations", "on_duplicate": "update", "mapping": "Dénomination = legal_name\n"
+            "Numéro SIREN = siren", "file": (io.BytesIO(body), "orgs.csv")}
+    r = client.post("/api/v1/alpha/crm/import", data=data, headers=headers, content_type="multipart/form-data")
+    assert r.status_code == 202, r.get_json()
+    check = r.get_json()
+    assert check["status"] == "done" and check["report"]["ok"] and check["report"]["created"] == 1
+    assert count(Organization) == 0
+    r = client.post(f"/api/v1/alpha/crm/import/{check['job_id']}/run", headers=headers)
+    assert r.status_code == 202 and r.get_json()["report"]["written"]
+    assert count(Organization) == 1
+    assert client.post(f"/api/v1/alpha/crm/import/{check['job_id']}/run", headers=headers).status_code == 409
+    bad = {"kind": "organizations", "on_duplicate": "update", "mapping": "Dénomination = colour",
+           "file": (io.BytesIO(body), "orgs.csv")}
+    r = client.post("/api/v1/alpha/crm/import", data=bad, headers=headers, content_type="multipart/form-data")
+    assert r.status_code == 422 and "mapping" in r.get_json()["errors"]
+    r = client.post("/api/v1/alpha/crm/import", data={"kind": "organizations"}, headers=headers,
+                    content_type="multipart/form-data")
+    assert r.status_code == 422 and "file" in r.get_json()["errors"]
