@@ -118,8 +118,8 @@ def _filter_values() -> dict:
                "competence, need, membership)", paginated=True)
 def organizations():
     values = _filter_values()
-    stmt = crm_filters.apply(select(Organization), values, g.cluster.id).order_by(Organization.name_key,
-                                                                                   Organization.id)
+    stmt = crm_filters.apply(select(Organization).options(selectinload(Organization.tags)), values,
+                             g.cluster.id).order_by(Organization.name_key, Organization.id)
     return jsonify(api_paginate(db.session, stmt, organization_json))
 
 

@@ -86,6 +86,10 @@ class DuplicateMessage(str):
         return Markup('{} <a href="{}">{}</a>').format(self.text, self.url, self.label)
 
 
+def _organization_exists(org_id: int) -> bool:
+    return db.session.execute(select(Organization.id).where(Organization.id == org_id)).first() is not None
+
+
 def _url(endpoint: str, **values) -> str | None:
     if not has_request_context():
         return None
@@ -210,7 +214,7 @@ class OrganizationForm(FlaskForm):
         if self.current_id is not None and (field.data == self.current_id
                                             or field.data in descendants_of(self.current_id)):
             raise ValidationError(_l("An organization cannot belong to itself or to one of its subsidiaries."))
-        if db.session.get(Organization, field.data) is None:
+        if not _organization_exists(field.data):
             raise ValidationError(_l("No organization has this id."))
 
     def validate(self, extra_validators=None):
@@ -262,7 +266,7 @@ class PersonForm(FlaskForm):
 
     def validate_organization_id(self, field):
         if field.data is not None and not field.errors and self.check_duplicates \
-                and db.session.get(Organization, field.data) is None:
+                and not _organization_exists(field.data):
             raise ValidationError(_l("No organization has this id."))
 
 
@@ -274,7 +278,7 @@ class PersonLinkForm(FlaskForm):
     main = BooleanField(_l("Main organization"))
 
     def validate_organization_id(self, field):
-        if field.data and db.session.get(Organization, field.data) is None:
+        if field.data and not _organization_exists(field.data):
             raise ValidationError(_l("No organization has this id."))
 
 
@@ -304,7 +308,7 @@ class MembershipForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
     def validate_organization_id(self, field):
-        if field.data and db.session.get(Organization, field.data) is None:
+        if field.data and not _organization_exists(field.data):
             raise ValidationError(_l("No organization has this id."))
 
     def validate_end_date(self, field):
@@ -325,7 +329,7 @@ class InteractionForm(FlaskForm):
     follow_up_done = BooleanField(_l("Follow-up done"))
 
     def validate_organization_id(self, field):
-        if field.data and db.session.get(Organization, field.data) is None:
+        if field.data and not _organization_exists(field.data):
             raise ValidationError(_l("No organization has this id."))
 
     def validate_persons(self, field):

@@ -124,7 +124,8 @@ class Organization(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     parent: Mapped["Organization | None"] = relationship(remote_side=[id], lazy="raise")
-    tags: Mapped[list[Tag]] = relationship(secondary="crm_organization_tag", order_by=Tag.key, lazy="selectin")
+    # lists load them with selectinload(Organization.tags): one query for the page
+    tags: Mapped[list[Tag]] = relationship(secondary="crm_organization_tag", order_by=Tag.key)
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import selectinload
 
 from core import audit, db, utcnow
 
@@ -316,7 +317,8 @@ def organization_list(filter_values: dict, cluster_id: int | None, *, sort: str 
 
     total = total_count() if searching and count else None
     scan = searching and key == "name" and (total is None or total > DENSE_MATCHES)
-    stmt = crm_filters.apply(select(Organization), filter_values, cluster_id, scan=scan).order_by(*order)
+    stmt = crm_filters.apply(select(Organization).options(selectinload(Organization.tags)), filter_values,
+                             cluster_id, scan=scan).order_by(*order)
     items = db.session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).scalars().all()
     if total is None:
         if not count:
@@ -379,8 +381,6 @@ def person_list(query: str, *, function: str = "", sort: str = "name", page: int
     key = sort.lstrip("-") if sort.lstrip("-") in PERSON_SORTS else "name"
     order = [c.desc() for c in PERSON_SORTS[key]] if sort.startswith("-") else list(PERSON_SORTS[key])
     page = max(1, page)
-    from sqlalchemy.orm import selectinload
-
     items = db.session.execute(narrow(select(Person)).options(
         selectinload(Person.links).joinedload(PersonOrganization.organization)).order_by(*order)
                                .limit(per_page).offset((page - 1) * per_page)).scalars().all()
