@@ -100,6 +100,17 @@ def test_every_core_string_is_translated_into_french_and_compiled():
     assert not problems, "run scripts/i18n.sh core, translate, commit the .po and .mo:\n" + "\n".join(problems)
 
 
+PLUGIN_CATALOGS = sorted(p.parents[2].parent for p in ROOT.glob("plugins/*/translations/fr/LC_MESSAGES/messages.po"))
+
+
+@pytest.mark.parametrize("folder", PLUGIN_CATALOGS, ids=lambda p: p.name)
+def test_a_plugin_with_a_french_catalog_has_every_string_translated_and_compiled(folder):
+    """Once a plugin ships a French catalog, it stays complete (every plural form included)."""
+    problems = _catalog_problems(folder)
+    assert not problems, (f"run scripts/i18n.sh {folder.name}, translate, commit the .po and .mo:\n"
+                          + "\n".join(problems))
+
+
 def _plugin_with_catalog(tmp_path: Path) -> str:
     """A plugin package on disk with its own French catalog, as a distribution ships it."""
     pkg = tmp_path / "i18nplugin"
