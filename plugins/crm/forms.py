@@ -214,7 +214,7 @@ class OrganizationForm(FlaskForm):
         if self.current_id is not None and (field.data == self.current_id
                                             or field.data in descendants_of(self.current_id)):
             raise ValidationError(_l("An organization cannot belong to itself or to one of its subsidiaries."))
-        if not _organization_exists(field.data):
+        if self.check_duplicates and not _organization_exists(field.data):  # imports check their lot at once
             raise ValidationError(_l("No organization has this id."))
 
     def validate(self, extra_validators=None):

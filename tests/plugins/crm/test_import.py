@@ -249,3 +249,14 @@ def test_import_through_the_api_with_a_mapping(app, factory, cluster):
     r = client.post("/api/v1/alpha/crm/import", data={"kind": "organizations"}, headers=headers,
                     content_type="multipart/form-data")
     assert r.status_code == 422 and "file" in r.get_json()["errors"]
+
+
+def test_parent_ids_are_checked_for_the_whole_file(app, crm):
+    group = crm.organization("Groupe Plasturgie SA")
+    data = csv_bytes(["legal_name,parent_id", f"Filiale Ain,{group.id}", "Filiale Perdue,999999"])
+    report = import_file(data, "organizations", dry_run=True)
+    assert [(e.line, e.column) for e in report.errors] == [(3, "parent_id")]
+    report = import_file(csv_bytes(["legal_name,parent_id", f"Filiale Ain,{group.id}"]), "organizations")
+    assert report.ok
+    child = db.session.execute(select(Organization).where(Organization.legal_name == "Filiale Ain")).scalar_one()
+    assert child.parent_id == group.id
