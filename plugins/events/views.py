@@ -42,12 +42,27 @@ bp = ClusterBlueprint("events", __name__, template_folder="templates", static_fo
 api = ApiBlueprint("events_api", __name__)
 
 
+URL_SENTINEL = "987654321"
+
+
+class UrlPattern:
+    """A URL built once per page, then filled with each row's id (``url_for`` per row is costly)."""
+
+    def __init__(self, endpoint: str, arg: str, **values):
+        self.url = url_for(endpoint, **{arg: int(URL_SENTINEL)}, **values)
+
+    def __call__(self, value) -> str:
+        return self.url.replace(URL_SENTINEL, str(value))
+
+
 @bp.context_processor
 def _labels():
     cluster = g.get("cluster")
     from flask_babel import get_locale
 
-    locale = str(get_locale() or "en")
+    locale = get_locale() or "en"
+    currency = cluster.currency if cluster else "EUR"
+    amounts: dict = {}
 
     def when(event):
         return display.when(event, cluster, locale)
@@ -56,12 +71,15 @@ def _labels():
         return display.short_date(value, cluster, locale)
 
     def money(amount):
-        return display.money(amount, cluster.currency if cluster else "EUR", locale)
+        if amount not in amounts:  # a page shows few distinct prices
+            amounts[amount] = display.money(amount, currency, locale)
+        return amounts[amount]
 
     return {
         "EVENT_KINDS": EVENT_KINDS, "EVENT_STATUSES": EVENT_STATUSES, "EVENT_TRANSITIONS": EVENT_TRANSITIONS,
         "REGISTRATION_STATUSES": REGISTRATION_STATUSES, "REGISTRATION_SOURCES": REGISTRATION_SOURCES,
-        "TRANSITIONS": TRANSITIONS, "when": when, "short": short, "money": money,
+        "TRANSITIONS": TRANSITIONS, "when": when, "short": short, "money": money, "url_pattern": UrlPattern,
+        "texts": lambda mapping: {k: str(v) for k, v in mapping.items()},
         "can_manage": current_user.is_authenticated and cluster is not None and can(current_user, "events.manage"),
         "can_checkin": current_user.is_authenticated and cluster is not None and can(current_user, "events.checkin"),
     }
