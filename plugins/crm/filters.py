@@ -42,29 +42,34 @@ def match_words(column, query: str):
     return and_(*(column.like(like_pattern(w), escape="\\") for w in words(query)))
 
 
-FTS_TABLE = "fts_crm_organization"
+def fts_table(model) -> str:
+    """The SQLite trigram index of a model's ``search`` column (crm_0003, crm_0004)."""
+    return f"fts_{model.__tablename__}"
 
 
-def fts_ready() -> bool:
-    """Does this SQLite database have the organizations' trigram index (crm_0003)?"""
-    if current_app.extensions.get("crm.fts"):
+def fts_ready(model=Organization) -> bool:
+    """Does this SQLite database have the model's trigram index?"""
+    ready = current_app.extensions.setdefault("crm.fts", set())
+    if model.__tablename__ in ready:
         return True
     if db.engine.dialect.name != "sqlite":
         return False
     found = db.session.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"),
-                               {"n": FTS_TABLE}).first() is not None
+                               {"n": fts_table(model)}).first() is not None
     if found:  # remembered once true (a database is migrated, never unmigrated, under a running app)
-        current_app.extensions["crm.fts"] = True
+        ready.add(model.__tablename__)
     return found
 
 
-FTS_INSERT_TRIGGER = (
-    "CREATE TRIGGER crm_organization_fts_insert AFTER INSERT ON crm_organization BEGIN "
-    f"INSERT INTO {FTS_TABLE}(rowid, search) VALUES (new.id, new.search); END")
+def fts_insert_trigger(model) -> str:
+    """The trigger that indexes new rows (the same as in the migrations)."""
+    table = model.__tablename__
+    return (f"CREATE TRIGGER {table}_fts_insert AFTER INSERT ON {table} BEGIN "
+            f"INSERT INTO {fts_table(model)}(rowid, search) VALUES (new.id, new.search); END")
 
 
-def organization_text_clause(query: str, *, scan: bool = False):
-    """Organizations whose search text contains every word of the query.
+def text_clause(model, query: str, *, scan: bool = False):
+    """Rows of ``model`` (organizations, persons) whose search text holds every word of the query.
 
     On SQLite with the trigram index, words of three letters or more are looked up in
     it (no table scan); ``scan=True`` asks for the plain ``LIKE`` instead, which is the
@@ -72,16 +77,21 @@ def organization_text_clause(query: str, *, scan: bool = False):
     ``LIKE`` is served by the pg_trgm index.
     """
     ws = words(query)
-    if scan or not fts_ready():
-        return match_words(Organization.search, query)
+    if scan or not fts_ready(model):
+        return match_words(model.search, query)
     long_words = [w for w in ws if len(w) >= 3]
-    clauses = [Organization.search.like(like_pattern(w), escape="\\") for w in ws if len(w) < 3]
+    clauses = [model.search.like(like_pattern(w), escape="\\") for w in ws if len(w) < 3]
     if long_words:
+        table = fts_table(model)
         expression = " AND ".join('"' + w.replace('"', '""') + '"' for w in long_words)
-        matching = text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts_terms").bindparams(
+        matching = text(f"SELECT rowid FROM {table} WHERE {table} MATCH :fts_terms").bindparams(
             fts_terms=expression).columns(column("rowid", Integer))
-        clauses.append(Organization.id.in_(matching))
+        clauses.append(model.id.in_(matching))
     return and_(*clauses)
+
+
+def organization_text_clause(query: str, *, scan: bool = False):
+    return text_clause(Organization, query, scan=scan)
 
 
 def member_ids_select(cluster_id: int, on: date | None = None) -> Select:
@@ -140,9 +150,9 @@ def apply(stmt: Select, filters: dict, cluster_id: int | None, *, scan: bool = F
     return stmt
 
 
-def person_search(stmt: Select, query: str) -> Select:
+def person_search(stmt: Select, query: str, *, scan: bool = False) -> Select:
     if words(query):
-        stmt = stmt.where(match_words(Person.search, query))
+        stmt = stmt.where(text_clause(Person, query, scan=scan))
     return stmt
 
 

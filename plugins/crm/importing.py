@@ -431,26 +431,27 @@ class _Import:
         return ids
 
     @contextmanager
-    def organizations_indexed_after(self):
-        """Bulk-insert organizations, then index them for search in one statement.
+    def indexed_after(self, model):
+        """Bulk-insert rows of ``model``, then index them for search in one statement.
 
         On SQLite the per-row trigger that feeds the trigram index costs six times a
         single ``INSERT ... SELECT``: it is dropped for the bulk insert and recreated,
         inside the same transaction (which holds the write lock, so no other writer
         can miss it; a failure rolls everything back, trigger included).
         """
-        from .filters import FTS_INSERT_TRIGGER, FTS_TABLE, fts_ready
+        from .filters import fts_insert_trigger, fts_ready, fts_table
 
-        if not fts_ready():
+        if not fts_ready(model):
             yield
             return
+        table = model.__tablename__
         conn = db.session.connection()
-        first = (conn.execute(select(func.max(Organization.id))).scalar() or 0) + 1
-        conn.exec_driver_sql("DROP TRIGGER crm_organization_fts_insert")
+        first = (conn.execute(select(func.max(model.id))).scalar() or 0) + 1
+        conn.exec_driver_sql(f"DROP TRIGGER {table}_fts_insert")
         yield
-        conn.exec_driver_sql(f"INSERT INTO {FTS_TABLE}(rowid, search) SELECT id, search FROM crm_organization "
+        conn.exec_driver_sql(f"INSERT INTO {fts_table(model)}(rowid, search) SELECT id, search FROM {table} "
                              f"WHERE id >= ?", (first,))
-        conn.exec_driver_sql(FTS_INSERT_TRIGGER)
+        conn.exec_driver_sql(fts_insert_trigger(model))
 
     def insert_links(self, model, rows: list[dict]) -> None:
         conn = db.session.connection()
@@ -585,7 +586,7 @@ class _OrganizationImport(_Import):
         tags = tags_by_name(all_tags) if has_tags else {}
         session.flush()
         tag_rows = []
-        with self.organizations_indexed_after():
+        with self.indexed_after(Organization):
             for start in range(0, len(self.new), BATCH):
                 chunk = self.new[start:start + BATCH]
                 params = []
@@ -753,7 +754,7 @@ class _PersonImport(_Import):
         org_by_key: dict[str, int] = {}
         if self.new_orgs:
             keys = list(self.new_orgs)
-            with self.organizations_indexed_after():
+            with self.indexed_after(Organization):
                 for start in range(0, len(keys), BATCH):
                     chunk = keys[start:start + BATCH]
                     params = [{"legal_name": self.new_orgs[k][:200], "name_key": k[:200], "kind": "company",
@@ -763,24 +764,25 @@ class _PersonImport(_Import):
                     ids = self.insert_rows(Organization, params)
                     org_by_key.update(zip(chunk, ids))
         links = []
-        for start in range(0, len(self.new), BATCH):
-            chunk = self.new[start:start + BATCH]
-            params = []
-            for row in chunk:
-                values = {"first_name": "", "phone": "", "job_title": "", "function": "", "language": "",
-                          "email": None, **self._values(row)}
-                values["name_key"] = normalize(values["last_name"], values["first_name"])[:200]
-                values["search"] = person_search_text(values["first_name"], values["last_name"], values["email"],
-                                                      values["phone"])
-                values["source"] = "import"
-                values["created_at"] = values["updated_at"] = now
-                params.append(values)
-            ids = self.insert_rows(Person, params)
-            for pid, row in zip(ids, chunk):
-                org_id = row["_org"] or (org_by_key.get(row["_org_key"]) if row.get("_org_key") else None)
-                if org_id:
-                    links.append({"person_id": pid, "organization_id": org_id, "role": row.get("role") or "",
-                                  "main": True})
+        with self.indexed_after(Person):
+            for start in range(0, len(self.new), BATCH):
+                chunk = self.new[start:start + BATCH]
+                params = []
+                for row in chunk:
+                    values = {"first_name": "", "phone": "", "job_title": "", "function": "", "language": "",
+                              "email": None, **self._values(row)}
+                    values["name_key"] = normalize(values["last_name"], values["first_name"])[:200]
+                    values["search"] = person_search_text(values["first_name"], values["last_name"],
+                                                          values["email"], values["phone"])
+                    values["source"] = "import"
+                    values["created_at"] = values["updated_at"] = now
+                    params.append(values)
+                ids = self.insert_rows(Person, params)
+                for pid, row in zip(ids, chunk):
+                    org_id = row["_org"] or (org_by_key.get(row["_org_key"]) if row.get("_org_key") else None)
+                    if org_id:
+                        links.append({"person_id": pid, "organization_id": org_id, "role": row.get("role") or "",
+                                      "main": True})
         if self.changed:
             current = {}
             changed_ids = [i for i, _r in self.changed]

@@ -368,12 +368,13 @@ PERSON_SORTS = {"name": (Person.name_key, Person.id), "created": (Person.id,)}
 
 
 def person_list(query: str, *, function: str = "", sort: str = "name", page: int = 1, per_page: int = 50):
+    """One page of persons matching words and a function, and the total (as organization_list)."""
     from core import Page
 
     from . import filters as crm_filters
 
-    def narrow(stmt):
-        stmt = crm_filters.person_search(stmt, query or "")
+    def narrow(stmt, scan=False):
+        stmt = crm_filters.person_search(stmt, query or "", scan=scan)
         if function:
             stmt = stmt.where(Person.function == function)
         return stmt
@@ -381,13 +382,17 @@ def person_list(query: str, *, function: str = "", sort: str = "name", page: int
     key = sort.lstrip("-") if sort.lstrip("-") in PERSON_SORTS else "name"
     order = [c.desc() for c in PERSON_SORTS[key]] if sort.startswith("-") else list(PERSON_SORTS[key])
     page = max(1, page)
-    items = db.session.execute(narrow(select(Person)).options(
+    searching = bool(crm_filters.words(query or ""))
+    total = db.session.execute(narrow(select(func.count(Person.id)))).scalar_one() if searching else None
+    scan = searching and key == "name" and total > DENSE_MATCHES
+    items = db.session.execute(narrow(select(Person), scan=scan).options(
         selectinload(Person.links).joinedload(PersonOrganization.organization)).order_by(*order)
-                               .limit(per_page).offset((page - 1) * per_page)).scalars().all()
-    if page == 1 and len(items) < per_page:
-        total = len(items)
-    else:
-        total = db.session.execute(narrow(select(func.count(Person.id)))).scalar_one()
+        .limit(per_page).offset((page - 1) * per_page)).scalars().all()
+    if total is None:
+        if page == 1 and len(items) < per_page:
+            total = len(items)
+        else:
+            total = db.session.execute(narrow(select(func.count(Person.id)))).scalar_one()
     return Page(items=list(items), total=total, page=page, per_page=per_page, sort=sort)
 
 

@@ -152,3 +152,18 @@ def test_an_export_imports_back(staff_client, crm, app):
     report = import_file(data, "organizations", dry_run=True)
     assert report.ok, report.errors
     assert (report.created, report.updated) == (0, 1)
+
+
+def test_person_search_index_follows_changes_and_erasure(crm):
+    from plugins.crm.services import erase_person, person_list
+
+    p = crm.person("Weißenböck", "Jürgen", email="j.weissenbock@example.at")
+    crm.person("Other", "Anna")
+    assert [x.id for x in person_list("weissenbock jurgen").items] == [p.id]
+    assert [x.id for x in person_list("EXAMPLE.AT").items] == [p.id]
+    p.last_name = "Huber"
+    db.session.commit()
+    assert person_list("huber jurgen").total == 1 and person_list("weissenbock huber").total == 1  # e-mail kept
+    erase_person(p)
+    db.session.commit()
+    assert person_list("huber").total == 0 and person_list("jurgen").total == 0
