@@ -93,11 +93,37 @@ def prepare_database(url: str | None, workdir: Path) -> str:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(f"CREATE TABLE {MARKER_TABLE} (started_at VARCHAR(40))"))
-            conn.execute(text(f"INSERT INTO {MARKER_TABLE} VALUES (:t)"), {"t": datetime.now(timezone.utc).isoformat()})
+            conn.execute(text(f"CREATE TABLE {MARKER_TABLE} (started_at VARCHAR(40), loaded TEXT)"))
+            conn.execute(text(f"INSERT INTO {MARKER_TABLE} (started_at) VALUES (:t)"),
+                         {"t": datetime.now(timezone.utc).isoformat()})
     finally:
         engine.dispose()
     return url
+
+
+def _loaded_run(url: str) -> dict:
+    """What the load of an earlier run on this database recorded (for ``--reuse``)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if MARKER_TABLE not in inspect(conn).get_table_names():
+                raise BenchError("--reuse needs a database loaded by an earlier 'grappe bench' run")
+            cols = {c["name"] for c in inspect(conn).get_columns(MARKER_TABLE)}
+            row = conn.execute(text(f"SELECT loaded FROM {MARKER_TABLE}")).first() if "loaded" in cols else None
+    finally:
+        engine.dispose()
+    if row is None or not row[0]:
+        raise BenchError("the earlier run on this database did not finish its load: run without --reuse")
+    return json.loads(row[0])
+
+
+def _record_load(url: str, loaded: dict) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"UPDATE {MARKER_TABLE} SET loaded = :d"), {"d": json.dumps(loaded, default=str)})
+    finally:
+        engine.dispose()
 
 
 def _refuse_foreign_database(url: str) -> None:
@@ -160,6 +186,17 @@ def _setup_federation(app, echo):
     for cluster in clusters:
         echo(f"  cluster {cluster.slug:13} {', '.join(cluster.module_names) or '-'}")
     return clusters, {"manager": manager, "admin": admin}
+
+
+def _bench_federation():
+    """The clusters and users an earlier run created (``--reuse``)."""
+    from core import db
+    from core.models import Cluster, User
+
+    clusters = db.session.execute(select(Cluster).order_by(Cluster.id)).scalars().all()
+    users = {key: db.session.execute(select(User).where(User.email == f"{key}@bench.example")).scalar_one()
+             for key in ("manager", "admin")}
+    return clusters, users
 
 
 def _plugin_impls(host, hook_name: str):
@@ -339,7 +376,7 @@ def _core_measurements(bench: Bench, url: str, plugins=None) -> None:
 
 # -- the run ------------------------------------------------------------------------
 def run(scale: float = 1.0, db: str | None = None, out: str | None = None, repeat: int = 30,
-        seed: int = SEED, echo=print, plugins=None, http: bool = False) -> dict:
+        seed: int = SEED, echo=print, plugins=None, http: bool = False, reuse: bool = False) -> dict:
     """Run the whole benchmark; return the results (also written as JSON to ``out``).
 
     :param scale: 1.0 is Clusterland (40,000 organizations, 87,000 persons...).
@@ -348,7 +385,11 @@ def run(scale: float = 1.0, db: str | None = None, out: str | None = None, repea
     :param repeat: requests per page and calls per operation.
     :param plugins: plugin modules to load instead of the ``grappe.plugins`` entry points.
     :param http: also measure throughput under gunicorn (2 sync workers) with a bounded load.
+    :param reuse: measure again on ``db`` as an earlier run loaded it (no new load; its load
+        figures are reported again): to see what a change to a page or an index does at full scale.
     """
+    if reuse and not db:
+        raise BenchError("--reuse needs --db (the database an earlier run loaded)")
     if scale <= 0:
         raise BenchError("--scale must be positive")
     repeat = max(1, repeat)
@@ -357,7 +398,7 @@ def run(scale: float = 1.0, db: str | None = None, out: str | None = None, repea
     previous_instance = os.environ.get("GRAPPE_INSTANCE")
     os.environ["GRAPPE_INSTANCE"] = str(workdir / "instance")  # jobs queue, never ./instance
     try:
-        return _run(scale, db, out, repeat, seed, echo, started, workdir, plugins, http)
+        return _run(scale, db, out, repeat, seed, echo, started, workdir, plugins, http, reuse)
     finally:
         if previous_instance is None:
             os.environ.pop("GRAPPE_INSTANCE", None)
@@ -366,10 +407,13 @@ def run(scale: float = 1.0, db: str | None = None, out: str | None = None, repea
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run(scale, db_url, out, repeat, seed, echo, started, workdir, plugins, http) -> dict:
+def _run(scale, db_url, out, repeat, seed, echo, started, workdir, plugins, http, reuse) -> dict:
     from core import db, migrate
 
-    url = prepare_database(db_url, workdir)
+    previous = _loaded_run(db_url) if reuse else None
+    if previous:
+        scale, seed = previous["scale"], previous["seed"]
+    url = db_url if reuse else prepare_database(db_url, workdir)
     dialect = make_url(url).get_backend_name()
     load_before = os.getloadavg()
     echo(f"grappe bench: scale {scale}, {dialect}, seed {seed}, {repeat} repetitions")
@@ -386,22 +430,30 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir, plugins, http
         t0 = time.perf_counter()
         migrate.upgrade(echo=lambda *_: None)
         upgrade_seconds = time.perf_counter() - t0
-        clusters, users = _setup_federation(app, echo)
-        bench = Bench(app, scale, seed, clusters, users, repeat, echo=echo)
+        if previous:
+            echo(f"  reusing the load of the run of {previous['started_at']} (scale {scale})")
+            clusters, users = _bench_federation()
+            bench = Bench(app, scale, seed, clusters, users, repeat, echo=echo)
+            loads, load_seconds = previous["load"], previous["load_seconds"]
+        else:
+            clusters, users = _setup_federation(app, echo)
+            bench = Bench(app, scale, seed, clusters, users, repeat, echo=echo)
 
-        load_start = time.perf_counter()
-        for plugin, impl in _plugin_impls(host, "grappe_bench_load"):
-            bench._enter_plugin(plugin)
-            impl.function(bench=bench)
-            db.session.commit()
-        load_seconds = time.perf_counter() - load_start
+            load_start = time.perf_counter()
+            for plugin, impl in _plugin_impls(host, "grappe_bench_load"):
+                bench._enter_plugin(plugin)
+                impl.function(bench=bench)
+                db.session.commit()
+            load_seconds = time.perf_counter() - load_start
 
-        if dialect == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("ANALYZE"))  # what autovacuum does soon after a bulk load
+            if dialect == "postgresql":
+                with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("ANALYZE"))  # what autovacuum does soon after a bulk load
 
-        echo("  raw executemany of the same rows ...")
-        loads = _raw_comparison(db.engine, bench, echo)
+            echo("  raw executemany of the same rows ...")
+            loads = _raw_comparison(db.engine, bench, echo)
+            _record_load(url, {"started_at": started.isoformat(timespec="seconds"), "scale": scale, "seed": seed,
+                               "load": loads, "load_seconds": round(load_seconds, 3)})
 
         bench._enter_plugin("core")
         _core_measurements(bench, url, plugins)
@@ -448,6 +500,7 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir, plugins, http
             "scale": scale,
             "seed": seed,
             "repeat": repeat,
+            "reused_load_of": previous["started_at"] if previous else None,
             "database": dialect,
             "database_url": make_url(url).render_as_string(hide_password=True),
             "plugins": plugin_names,

@@ -427,12 +427,13 @@ def demo(host, port, no_serve, seed):
               help="JSON results file; default bench/results/<timestamp>.json.")
 @click.option("--repeat", default=30, show_default=True, type=int, help="Requests per page, calls per operation.")
 @click.option("--http", is_flag=True, help="Also measure throughput under gunicorn (2 workers) on 127.0.0.1.")
-def bench(scale, db_url, out, repeat, http):
+@click.option("--reuse", is_flag=True, help="Measure again on a --db an earlier run loaded (no new load).")
+def bench(scale, db_url, out, repeat, http, reuse):
     """Benchmark Grappe on a synthetic federation, beside a bare Flask + SQLAlchemy app."""
     from bench.runner import BenchError, run
 
     try:
-        run(scale=scale, db=db_url, out=out, repeat=repeat, echo=click.echo, http=http)
+        run(scale=scale, db=db_url, out=out, repeat=repeat, echo=click.echo, http=http, reuse=reuse)
     except BenchError as exc:
         raise click.ClickException(str(exc))
 

@@ -62,6 +62,15 @@ def test_bench_runs_and_reports_every_measurement(tmp_path):
     if "events" in plugins:
         assert {"events.events", "events.registrations"} <= set(data["load"])
 
+    # measuring again on the loaded database: no new load, the same load figures
+    again = tmp_path / "again.json"
+    result = CliRunner().invoke(cli, ["bench", "--reuse", "--repeat", "1", "--db", f"sqlite:///{db}", "--out", str(again)])
+    assert result.exit_code == 0, result.output
+    second = json.loads(again.read_text())
+    assert second["meta"]["reused_load_of"] == data["meta"]["started_at"]
+    assert second["load"] == data["load"] and second["rows"] == data["rows"]
+    assert set(second["pages"]) == set(data["pages"])
+
     # a database the bench did not make is never emptied
     foreign = tmp_path / "foreign.sqlite3"
     import sqlite3

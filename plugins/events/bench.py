@@ -123,15 +123,13 @@ def grappe_bench_measure(bench):
         bench.echo("  events: no event pages yet, nothing to measure")
         return
     bench.measure_page("events.events", f"/{slug}/events/")
-    registered = bench.data.get("events.registrations") or {}
-    mine = [eid for eid in bench.data.get("events.event_ids", []) if eid in registered]
-    if mine:
-        with bench.acting_as(main):
-            from sqlalchemy import select
+    from sqlalchemy import func, select
 
-            from .models import Event
+    from .models import Registration
 
-            ours = set(db.session.execute(select(Event.id).where(Event.cluster_id == main.id)).scalars())
-        busiest = max((e for e in mine if e in ours), key=lambda e: len(registered[e]), default=None)
-        if busiest is not None and bench.has_route(f"/{slug}/events/{busiest}/registrations"):
-            bench.measure_page("events.registrations (busiest event)", f"/{slug}/events/{busiest}/registrations")
+    busiest = db.session.execute(
+        select(Registration.event_id).where(Registration.cluster_id == main.id)
+        .group_by(Registration.event_id).order_by(func.count().desc(), Registration.event_id).limit(1)
+    ).scalar_one_or_none()
+    if busiest is not None and bench.has_route(f"/{slug}/events/{busiest}/registrations"):
+        bench.measure_page("events.registrations (busiest event)", f"/{slug}/events/{busiest}/registrations")
