@@ -6,13 +6,19 @@ core submodules, so the core can change behind this facade.
 
 from __future__ import annotations
 
-from .api import ApiBlueprint, ApiError, ClusterBlueprint, form_errors, jsonable, paginate as api_paginate, validate
+from .api import (
+    ApiBlueprint, ApiError, ClusterBlueprint, form_errors, json_body, jsonable, paginate as api_paginate, validate,
+)
 from .app import create_app
 from .audit import record as audit
-from .auth import Permission, can, public, requires
+from .auth import Permission, can, new_api_token, public, requires
 from .database import Base, ClusterScoped, UTCDateTime, db, utcnow
 from .hookspecs import hookimpl, hookspec
+from .forms import ConfirmForm, email_validator, iban_validator, siren_validator, siret_validator, vat_validator
+from .jobs import enqueue
+from .models import ROLES, Cluster, Job, RoleAssignment, User
 from .plugins import Manifest
+from .toolkit import cluster_hooks, cluster_setting
 from .ui import NavItem, Page, SearchResult, Setting, TimelineEntry, Widget, paginate
 
 
@@ -24,6 +30,9 @@ def with_appcontext(f):
 
 
 __all__ = [
+    "ROLES", "Cluster", "ConfirmForm", "Job", "RoleAssignment", "User", "cluster_hooks", "cluster_setting",
+    "email_validator", "enqueue", "iban_validator", "json_body", "new_api_token", "siren_validator",
+    "siret_validator", "vat_validator",
     "ApiBlueprint", "ApiError", "Base", "ClusterBlueprint", "ClusterScoped", "Manifest", "NavItem",
     "Page", "Permission", "SearchResult", "Setting", "TimelineEntry", "UTCDateTime", "Widget",
     "api_paginate", "audit", "can", "create_app", "db", "form_errors", "hookimpl", "hookspec",
