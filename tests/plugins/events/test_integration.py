@@ -96,12 +96,13 @@ def test_events_load_and_work_without_billing(app, cluster, staff_client):
 
 
 # -- a throwaway billing plugin that declares the hook, as billing will ----------------
-class BillingSpecs:
-    """What billing's hookspecs module will hold."""
+@hookspec
+def billing_billable_items(cluster, since, until):
+    """Return what to invoice for a cluster over a period: a list of plain dicts (billing's spec)."""
 
-    @hookspec
-    def billing_billable_items(cluster, since, until):
-        """Return what to invoice for a cluster over a period: a list of plain dicts."""
+
+BILLING_SPECS = types.ModuleType("fake_billing_hookspecs")  # what billing's hookspecs module will hold
+BILLING_SPECS.billing_billable_items = billing_billable_items
 
 
 def _fake_billing():
@@ -110,7 +111,7 @@ def _fake_billing():
 
     @hookimpl
     def grappe_addhooks(pluginmanager):
-        pluginmanager.add_hookspecs(BillingSpecs)
+        pluginmanager.add_hookspecs(BILLING_SPECS)
 
     mod.grappe_addhooks = grappe_addhooks
     sys.modules[mod.__name__] = mod
