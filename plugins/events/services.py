@@ -97,8 +97,11 @@ def save_event(event: Event | None, form, *, cluster) -> Event:
     A higher capacity fills the new seats from the waitlist (and tells those promoted).
     """
     creating = event is None
+    begin_write_transaction()
     if creating:
         event = Event(cluster_id=cluster.id, status="draft")
+    else:
+        db.session.refresh(event)  # the row as it is now, under the write lock
     old_capacity = event.capacity
     for name in EVENT_FIELDS:
         if name in form._fields:
@@ -114,8 +117,6 @@ def save_event(event: Event | None, form, *, cluster) -> Event:
         wanted = list(dict.fromkeys(form.topic_ids.data or []))
         current = {t.competence_id: t for t in event.topics}
         event.topics = [current.get(cid) or EventTopic(competence_id=cid) for cid in wanted]
-    if "status" in form._fields and creating and form.status.data:
-        event.status = form.status.data
     if not creating:
         event.sequence = (event.sequence or 0) + 1
     db.session.add(event)
@@ -139,9 +140,13 @@ def change_event_status(event: Event, new: str, *, cluster) -> Event:
     """Move an event along :data:`EVENT_TRANSITIONS`; a cancelled event tells its registrants."""
     if new not in EVENT_STATUSES:
         raise EventsError(_("Unknown event status '%(status)s'.", status=new), "status")
+    begin_write_transaction()
+    db.session.refresh(event)  # judge the move on the row as it is now
     if new == event.status:
+        db.session.commit()
         return event
     if new not in EVENT_TRANSITIONS[event.status]:
+        db.session.rollback()
         raise EventsError(_("An event cannot go from '%(old)s' to '%(new)s'.",
                             old=EVENT_STATUSES[event.status], new=EVENT_STATUSES[new]), "status")
     event.status = new
@@ -162,7 +167,9 @@ def change_event_status(event: Event, new: str, *, cluster) -> Event:
 
 def delete_event(event: Event) -> None:
     """Delete an event that nobody was ever registered or invited to."""
+    begin_write_transaction()
     if db.session.execute(select(Registration.id).where(Registration.event_id == event.id).limit(1)).first():
+        db.session.rollback()
         raise EventsError(_("This event has registrations: cancel it instead of deleting it."))
     db.session.delete(event)
     db.session.commit()
