@@ -388,7 +388,7 @@ def interaction(interaction_id: int):
 @requires("crm.edit")
 def interaction_update(interaction_id: int):
     i = _scoped(Interaction, interaction_id)
-    from core.api import json_body
+    from core import json_body
 
     body = dict(json_body())
     body.setdefault("persons", [p.id for p in i.persons])
@@ -440,7 +440,7 @@ def segments():
                form=SegmentForm)
 @requires("crm.edit")
 def segment_create():
-    from core.api import json_body
+    from core import json_body
 
     body = json_body()
     unknown = sorted(set(body) - {"name", "filters"})
@@ -480,7 +480,7 @@ def segment_delete(segment_id: int):
 
 # -- import --------------------------------------------------------------------------
 def _import_job(job_id: int):
-    from core.models import Job
+    from core import Job
 
     job = db.session.get(Job, job_id)
     if job is None or job.cluster_id != g.cluster.id or job.name != "crm.import":

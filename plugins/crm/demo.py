@@ -94,7 +94,7 @@ def _csv(header: list[str], rows: list[list[str]]) -> bytes:
 
 def create_demo_data(clusters, rng, n_organizations: int = 320, n_persons: int = 560) -> None:
     """Fill the CRM (shared) and the memberships and interactions of the clusters running it."""
-    from core.models import RoleAssignment, User
+    from core import RoleAssignment, User
 
     crm_clusters = [c for c in clusters if c.has_module("crm")]
     themes = list(THEMES)

@@ -28,7 +28,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
 from core import db
-from core.forms import email_validator, siren_validator, siret_validator, vat_validator
+from core import email_validator, siren_validator, siret_validator, vat_validator
 
 from . import filters as crm_filters
 from .models import (

@@ -837,7 +837,7 @@ def check_upload(form, *, cluster_id: int, user_id: int | None):
 
     from flask import current_app
 
-    from core.jobs import enqueue
+    from core import enqueue
 
     upload = form.file.data
     folder = Path(current_app.instance_path) / "crm-imports"
@@ -864,7 +864,7 @@ def check_upload(form, *, cluster_id: int, user_id: int | None):
 
 def run_checked_import(job, *, cluster_id: int, user_id: int | None):
     """Queue the real import of a file a dry-run job found correct; None if it cannot be."""
-    from core.jobs import enqueue
+    from core import enqueue
 
     params = dict(job.params)
     if not params.get("dry_run") or not Path(params["path"]).is_file() \

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 
 from core import ClusterBlueprint, can, db, requires
-from core.forms import ConfirmForm
+from core import ConfirmForm
 
 from . import services
 from .forms import (
@@ -610,7 +610,7 @@ def persons_export(fmt: str):
 
 # -- import ----------------------------------------------------------------------------
 def _import_job_or_404(job_id: int):
-    from core.models import Job
+    from core import Job
 
     job = db.session.get(Job, job_id)
     if job is None or job.cluster_id != g.cluster.id or job.name != "crm.import":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from core import db
-from core.auth import new_api_token
+from core import new_api_token
 from plugins.crm.models import Interaction, Membership, Organization
 
 import pytest
