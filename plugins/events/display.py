@@ -52,6 +52,12 @@ def money(amount: Decimal | None, currency: str, locale: str = "en") -> str:
     return format_currency(amount, currency or "EUR", locale=locale)
 
 
+def like_contains(word: str) -> str:
+    """A ``LIKE`` pattern (escape ``\\``) for a word anywhere in a column."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def fold(text: str) -> str:
     """Lowercase without accents, one space between words (``"Zoé  Müller"`` -> ``"zoe muller"``)."""
     import unicodedata

@@ -125,13 +125,12 @@ def grappe_timeline_entries(cluster, object_type, object_id, limit):
 
 @hookimpl
 def grappe_search(cluster, query, limit):
-    words = query.split()[:5]
-    stmt = select(Event.id, Event.title, Event.starts_at, Event.status).where(Event.cluster_id == cluster.id)
-    for word in words:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Event.title.ilike(f"%{escaped}%", escape="\\"))
-    rows = db.session.execute(stmt.order_by(Event.starts_at.desc()).limit(limit)).all()
     from . import display
+
+    stmt = select(Event.id, Event.title, Event.starts_at, Event.status).where(Event.cluster_id == cluster.id)
+    for word in query.split()[:5]:
+        stmt = stmt.where(Event.title.ilike(display.like_contains(word), escape="\\"))
+    rows = db.session.execute(stmt.order_by(Event.starts_at.desc()).limit(limit)).all()
 
     return [SearchResult(title=r.title, url=url_for("events.event", event_id=r.id, cluster=cluster.slug),
                          kind=str(_l("Event")), detail=display.day(r.starts_at, cluster, str(_locale())))

@@ -131,7 +131,7 @@ def event_filters(args) -> tuple[object, dict, list[str]]:
     if filters["q"]:
         words = filters["q"].split()
         for word in words[:5]:
-            stmt = stmt.where(Event.title.ilike(f"%{_escape_like(word)}%", escape="\\"))
+            stmt = stmt.where(Event.title.ilike(display.like_contains(word), escape="\\"))
     if filters["status"]:
         if filters["status"] in EVENT_STATUSES:
             stmt = stmt.where(Event.status == filters["status"])
@@ -162,10 +162,6 @@ def event_filters(args) -> tuple[object, dict, list[str]]:
     sort = filters["sort"] if filters["sort"] in EVENT_SORTS else ("-starts" if period == "past" else "starts")
     filters["sort"] = sort
     return stmt.order_by(*EVENT_SORTS[sort]), filters, errors
-
-
-def _escape_like(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @bp.route("/")

@@ -255,3 +255,13 @@ def test_registrations_page(app, cluster, staff_client, ev):
     assert r.status_code == 200 and "Ines Moreau" in r.get_data(as_text=True)
     assert staff_client.get(f"/alpha/events/{event.id}/registrations?page=2").status_code == 200
     assert staff_client.get("/alpha/events/999999/registrations").status_code == 404
+
+
+def test_title_search_treats_wildcards_as_text(app, cluster, staff_client, ev):
+    ev.event("Plastics 100% recycled")
+    ev.event("Other day")
+    page = staff_client.get("/alpha/events/?q=100%25").get_data(as_text=True)
+    assert "Plastics 100% recycled" in page and "Other day" not in page
+    page = staff_client.get("/alpha/events/?q=%25").get_data(as_text=True)
+    assert "Other day" not in page
+    assert "Other day" not in staff_client.get("/alpha/search?q=_").get_data(as_text=True)
