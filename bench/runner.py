@@ -59,7 +59,7 @@ def prepare_database(url: str | None, workdir: Path) -> str:
     not exist is created.
     """
     if not url:
-        return f"sqlite:///{workdir / 'bench.sqlite3'}"
+        url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database or "")

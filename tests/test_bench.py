@@ -110,7 +110,7 @@ def test_plugins_join_the_bench_through_its_hooks(tmp_path):
     mod.grappe_bench_measure = grappe_bench_measure
     sys.modules[mod.__name__] = mod
     try:
-        data = run(scale=0.001, db=f"sqlite:///{tmp_path / 'b.sqlite3'}", out=str(tmp_path / "b.json"),
+        data = run(scale=0.001, db=None, out=str(tmp_path / "b.json"),  # the default: a new SQLite file
                    repeat=1, echo=lambda *_: None, plugins=[mod])
         again = run(scale=0.001, db=f"sqlite:///{tmp_path / 'b.sqlite3'}", out=str(tmp_path / "c.json"),
                     repeat=1, echo=lambda *_: None, plugins=[mod])
