@@ -7,11 +7,11 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from core import db, requires
+from core import ConfirmForm, db, requires
 from plugins.crm import api as crm
 
 from . import display, pdf, services
-from .forms import ActionForm, RegistrationStatusForm
+from .forms import RegistrationStatusForm
 from .models import REGISTRATION_STATUSES, SEAT_STATUSES, Event, Registration
 from .services import EventsError
 from .views import _event_or_404, bp
@@ -45,7 +45,7 @@ def checkin(event_id: int):
                 if p and all(w in display.fold(f"{p.full_name} {p.email} {orgs.get(r.organization_id, '')}")
                              for w in words)]
     return render_template("events/checkin.html", event=event, rows=rows, orgs=orgs, q=q, total=total,
-                           attended=attended, remaining=remaining, form=ActionForm())
+                           attended=attended, remaining=remaining, form=ConfirmForm())
 
 
 @bp.route("/<int:event_id>/checkin/<int:registration_id>", methods=["POST"])
@@ -75,7 +75,7 @@ def checkin_mark(event_id: int, registration_id: int):
 def checkin_finish(event_id: int):
     """Close the check-in: everyone not checked in becomes a no-show, and the event is done."""
     event = _event_or_404(event_id)
-    if not ActionForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
         count = services.mark_no_shows(event.id, cluster=g.cluster)

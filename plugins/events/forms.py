@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from email_validator import EmailNotValidError, validate_email
 from flask import g
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -31,7 +30,7 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import DateTimeLocalInput
 
-from core import db
+from core import RoleAssignment, User, db, email_validator
 
 from .models import EVENT_KINDS, EVENT_STATUSES, REGISTRATION_STATUSES
 from .services import cluster_tz
@@ -135,8 +134,6 @@ class EventForm(FlaskForm):
 
 def organizer_choices() -> list[tuple[int, str]]:
     """Users with a role in the current cluster."""
-    from core.models import RoleAssignment, User
-
     cluster = g.get("cluster")
     if cluster is None:
         return []
@@ -224,12 +221,8 @@ class InvitationForm(FlaskForm):
         return True
 
 
-def _email(form, field):
-    if field.data:
-        try:
-            field.data = validate_email(field.data.strip(), check_deliverability=False).normalized.lower()
-        except EmailNotValidError as exc:
-            raise ValidationError(str(exc))
+def _lower(value):
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 class PublicRegistrationForm(FlaskForm):
@@ -237,10 +230,6 @@ class PublicRegistrationForm(FlaskForm):
 
     first_name = StringField(_l("First name"), validators=[DataRequired(), Length(max=100)], filters=[_strip])
     last_name = StringField(_l("Last name"), validators=[DataRequired(), Length(max=100)], filters=[_strip])
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254), _email])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254), email_validator], filters=[_lower])
     organization = StringField(_l("Organization"), validators=[Optional(), Length(max=200)], filters=[_strip])
     website = StringField(_l("Leave this field empty"), validators=[Optional(), Length(max=200)])
-
-
-class ActionForm(FlaskForm):
-    """A form with nothing but its CSRF token (buttons that change state)."""

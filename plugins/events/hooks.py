@@ -162,7 +162,7 @@ def grappe_cli_commands():
 
         from flask import current_app
 
-        from core.models import Cluster
+        from core import Cluster
 
         from .jobs import due_reminders
 

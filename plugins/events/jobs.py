@@ -27,7 +27,7 @@ def _insert_ignoring_duplicates(session):
 def invite_job(job, event_id: int, segment_id: int | None = None, person_ids: list[int] | None = None,
                base_url: str = "") -> dict:
     """``events.invite``: record consenting persons as *invited* and mail them their invitation."""
-    from core.models import Cluster
+    from core import Cluster
 
     session = job.session
     cluster = session.get(Cluster, job.cluster_id)

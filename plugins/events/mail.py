@@ -34,7 +34,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select, update
 
-from core import utcnow
+from core import Cluster, enqueue, utcnow
 from plugins.crm import api as crm
 
 from . import display, tokens
@@ -77,8 +77,6 @@ def queue(kind: str, registration_ids: list[int], *, cluster, label: str | None 
 
     :returns: the job (its page shows progress and failures), or None when there is nobody.
     """
-    from core.jobs import enqueue
-
     if kind not in MAIL_KINDS or kind == "confirm":
         raise ValueError(f"unknown registration mail kind {kind!r}")
     ids = [int(i) for i in registration_ids]
@@ -92,8 +90,6 @@ def queue(kind: str, registration_ids: list[int], *, cluster, label: str | None 
 def queue_confirm_request(event: Event, *, cluster, email: str, first_name: str, last_name: str,
                           organization: str, language: str):
     """Mail the double opt-in link of a public registration (nothing is recorded before it is followed)."""
-    from core.jobs import enqueue
-
     data = {"e": event.id, "m": email, "f": first_name, "l": last_name, "o": organization, "lang": language}
     return enqueue("events.send_mails", cluster_id=cluster.id,
                    params={"kind": "confirm", "request": data, "base_url": base_url()},
@@ -104,8 +100,6 @@ def queue_confirm_request(event: Event, *, cluster, email: str, first_name: str,
 def send_mails_job(job, kind: str, registration_ids: list[int] | None = None, request: dict | None = None,
                    base_url: str = "") -> dict:
     """``events.send_mails``: render and send one kind of mail (progress per chunk)."""
-    from core.models import Cluster
-
     cluster = job.session.get(Cluster, job.cluster_id)
     base = base_url or "http://127.0.0.1:5000/"
     if kind == "confirm":

@@ -14,11 +14,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core import can, db, public, utcnow
+from core import ConfirmForm, can, db, public, utcnow
 from plugins.crm import api as crm
 
 from . import display, ics, mail, ratelimit, services, tokens
-from .forms import ActionForm, PublicRegistrationForm
+from .forms import PublicRegistrationForm
 from .models import Registration
 from .services import EventsError
 from .views import bp
@@ -109,7 +109,7 @@ def public_confirm(token: str):
                         _("The link is damaged or has expired (it works for three days). Please register again."), 400)
     event = _visible_event(int(data["e"]))
     name = f"{data.get('f', '')} {data.get('l', '')}".strip()
-    form = ActionForm()
+    form = ConfirmForm()
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
@@ -162,7 +162,7 @@ def public_cancel(token: str):
     if reg.status not in ("registered", "waitlisted") or event.status in ("done", "cancelled") \
             or event.ends_at <= utcnow():
         return _message(_("Nothing to cancel"), _("This registration can no longer be cancelled online."), 409, event)
-    form = ActionForm()
+    form = ConfirmForm()
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
@@ -187,7 +187,7 @@ def public_accept(token: str):
     person = crm.get_person(reg.person_id)
     if person is None or person.erased:
         abort(404)
-    form = ActionForm()
+    form = ConfirmForm()
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)

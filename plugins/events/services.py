@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
-from core import audit, db, utcnow
+from core import audit, db, enqueue, utcnow
 from plugins.crm import api as crm
 
 from .models import (
@@ -450,8 +450,6 @@ def invite(event: Event, *, cluster, segment_id: int | None = None, person_ids: 
     The job (:func:`.jobs.invite_job`) keeps those who consent to event invitations and
     have an address, records them as *invited* and mails them.
     """
-    from core.jobs import enqueue
-
     from . import mail
 
     if event.status != "open" or event.ends_at <= utcnow():

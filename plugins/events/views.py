@@ -13,12 +13,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core import ApiBlueprint, ClusterBlueprint, can, db, paginate, requires, utcnow
+from core import ApiBlueprint, ClusterBlueprint, ConfirmForm, Page, User, can, db, paginate, requires, utcnow
 from plugins.crm import api as crm
 
 from . import display, mail, services
 from .forms import (
-    ActionForm,
     EventForm,
     EventStatusForm,
     InvitationForm,
@@ -194,7 +193,7 @@ def event(event_id: int):
     organizer = _user_name(event.organizer_id)
     return render_template("events/event.html", event=event, counts=counts, taken=services.seats_taken(counts),
                            topics=[topics[i] for i in event.topic_ids if i in topics], organizer=organizer,
-                           action_form=ActionForm(), **regs), 400 if regs["errors"] else 200
+                           action_form=ConfirmForm(), **regs), 400 if regs["errors"] else 200
 
 
 @bp.route("/<int:event_id>/registrations")
@@ -208,8 +207,6 @@ def registrations(event_id: int):
 def _user_name(user_id):
     if user_id is None:
         return None
-    from core.models import User
-
     user = db.session.get(User, user_id)
     return user.display_name if user else None
 
@@ -295,7 +292,7 @@ def event_status(event_id: int):
 @requires("events.delete")
 def event_delete(event_id: int):
     event = _event_or_404(event_id)
-    if not ActionForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
         services.delete_event(event)
@@ -407,7 +404,7 @@ def invite(event_id: int):
 @requires("events.manage")
 def remind(event_id: int):
     event = _event_or_404(event_id)
-    if not ActionForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
         job = services.send_reminders(event, cluster=g.cluster)
@@ -428,8 +425,6 @@ def outbox():
     entries = mail.outbox_list(g.cluster)
     per_page = current_app.config["PAGE_SIZE"]
     page_no = _page_arg()
-    from core import Page
-
     page = Page(items=entries[(page_no - 1) * per_page: page_no * per_page], total=len(entries), page=page_no,
                 per_page=per_page)
     headers = mail.outbox_headers(g.cluster, [e.name for e in page.items])
