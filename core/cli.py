@@ -396,13 +396,13 @@ def demo(host, port, no_serve, seed):
 
     # plain http on 127.0.0.1: cookies without the Secure flag, for this app only
     config = {"SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False}
+    # Always its own SQLite file: GRAPPE_DATABASE_URL (maybe production) is never touched.
     instance = Path(os.environ.get("GRAPPE_INSTANCE", "instance")).resolve()
-    if not os.environ.get("GRAPPE_DATABASE_URL"):
-        instance.mkdir(parents=True, exist_ok=True)
-        demo_db = instance / "demo.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
-        config["DATABASE_URL"] = f"sqlite:///{demo_db}"
+    instance.mkdir(parents=True, exist_ok=True)
+    demo_db = instance / "demo.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
+    config["DATABASE_URL"] = f"sqlite:///{demo_db}"
     from .app import create_app
 
     app = create_app(config)

@@ -236,3 +236,14 @@ def test_grappe_demo_no_serve_builds_a_federation_and_prints_the_logins(tmp_path
 
     assert "GRAPPE_INSECURE_COOKIES" not in os.environ
     assert os.environ.get("GRAPPE_DATABASE_URL") != f"sqlite:///{database}"
+
+
+def test_grappe_demo_never_touches_the_configured_database(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    production = tmp_path / "production.sqlite3"
+    env = {"GRAPPE_INSTANCE": None, "GRAPPE_DATABASE_URL": f"sqlite:///{production}",
+           "GRAPPE_INSECURE_COOKIES": None, "GRAPPE_REDIS_URL": None}
+    result = CliRunner().invoke(cli, ["demo", "--no-serve"], env=env)
+    assert result.exit_code == 0, result.output
+    assert not production.exists()
+    assert (tmp_path / "instance" / "demo.sqlite3").exists()
