@@ -486,6 +486,18 @@ class _Import:
                 kept.append((line, row))
         self.rows = kept
 
+    def _classify(self, line: int, row: dict, found) -> None:
+        """File a valid row as new, duplicate to update, or duplicate to skip."""
+        existing = self._resolve(line, row, found)
+        if existing is False:
+            return
+        if existing is None:
+            self.new.append(row)
+        elif self.on_duplicate == "skip":
+            self.report.skipped += 1
+        else:
+            self.changed.append((existing, row))
+
     def _resolve(self, line: int, row: dict, found: dict[str, dict]) -> int | None | bool:
         """The existing record a row matches (by id or a key), None for a new one, False if ambiguous."""
         matches: dict[int, str] = {}
@@ -549,15 +561,7 @@ class _OrganizationImport(_Import):
                 self.report.add_error(line, self.column_of.get("parent_id", "parent_id"),
                                       _("No organization has this id."))
                 continue
-            existing = self._resolve(line, row, found)
-            if existing is False:
-                continue
-            if existing is None:
-                self.new.append(row)
-            elif self.on_duplicate == "skip":
-                self.report.skipped += 1
-            else:
-                self.changed.append((existing, row))
+            self._classify(line, row, found)
         self.report.created = len(self.new)
         self.report.updated = len(self.changed)
 
@@ -724,15 +728,7 @@ class _PersonImport(_Import):
                 continue
             row["_org"] = org_id
             row["_org_key"] = normalize(row["organization"]) if org_id is None and row.get("organization") else None
-            existing = self._resolve(line, row, found)
-            if existing is False:
-                continue
-            if existing is None:
-                self.new.append(row)
-            elif self.on_duplicate == "skip":
-                self.report.skipped += 1
-            else:
-                self.changed.append((existing, row))
+            self._classify(line, row, found)
         self.report.created = len(self.new)
         self.report.updated = len(self.changed)
         self.report.organizations_created = len(self.new_orgs) if self.report.ok else 0
