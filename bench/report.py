@@ -21,8 +21,9 @@ def markdown(runs: list[dict]) -> str:
     """Side-by-side tables (one column group per run, e.g. SQLite then PostgreSQL)."""
     names = [r["meta"]["database"] for r in runs]
     out = []
-    meta = [f"{r['meta']['database']}: {r['meta']['started_at']}, load average "
-            f"{r['meta']['loadavg_before'][0]} -> {r['meta']['loadavg_after'][0]}" for r in runs]
+    meta = [f"{r['meta']['database']}: measured {r['meta']['started_at']}"
+            + (f" on the load of {r['meta']['reused_load_of']}" if r["meta"].get("reused_load_of") else "")
+            + f", load average {r['meta']['loadavg_before'][0]} -> {r['meta']['loadavg_after'][0]}" for r in runs]
     out.append("Runs: " + "; ".join(meta) + ".")
     out.append("")
     head = "| entity | rows | " + " | ".join(f"{n} s | {n} rows/s | {n} raw rows/s | {n} cost" for n in names) + " |"
