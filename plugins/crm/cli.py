@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -36,7 +37,7 @@ def import_crm(path, kind, dry_run, on_duplicate, delimiter, encoding, mappings,
         if not sep or not column:
             raise click.BadParameter(f"expected COLUMN=FIELD, got {item!r}", param_hint="--map")
         mapping[column] = fieldname
-    bar = click.progressbar(length=1, label=f"Checking {kind}", show_pos=True, file=click.get_text_stream("stderr"))
+    bar = click.progressbar(length=1, label=f"Checking {kind}", show_pos=True, file=sys.stderr)
 
     def progress(done, total):
         bar.length = max(total, 1)
