@@ -23,7 +23,9 @@ from .stats import ratio, summary
 
 SEED = 2008
 MARKER_TABLE = "bench_run"
-RESULTS_DIR = Path(__file__).parent / "results"
+# bench/results/ in a source checkout (git-ignored); ./bench-results/ when installed from a wheel
+RESULTS_DIR = (Path(__file__).parent / "results" if (Path(__file__).parent.parent / "pyproject.toml").exists()
+               else Path.cwd() / "bench-results")
 
 # slug, name, modules wanted (only installed ones are enabled), timezone, language
 CLUSTERS = [
