@@ -9,7 +9,7 @@ from core import ApiError, api_paginate, db, jsonable, requires, validate
 from plugins.crm import api as crm
 
 from . import reports, services
-from .forms import EventForm, EventStatusForm, InvitationForm, RegistrationForm, RegistrationStatusForm
+from .forms import BulkRegistrationForm, EventForm, EventStatusForm, InvitationForm, RegistrationForm, RegistrationStatusForm
 from .models import Event, Registration
 from .services import EventsError
 from .views import api, event_filters, registration_filters
@@ -179,6 +179,26 @@ def api_register(event_id: int):
     except EventsError as exc:
         raise _refused(exc)
     return jsonify(_registration_json_by_id(outcome.registration_id)), 201 if outcome.previous is None else 200
+
+
+@api.operation("/events/<int:event_id>/registrations/bulk", methods=["POST"],
+               summary="Register a list of CRM persons in one go: seats in list order, the rest waitlisted; "
+                       "all or none", form=BulkRegistrationForm)
+@requires("events.manage")
+def api_register_many(event_id: int):
+    event = _event_or_404(event_id)
+    form = validate(BulkRegistrationForm)
+    try:
+        outcomes = services.register_many(event.id, form.person_ids.data, cluster=g.cluster, source="api",
+                                          notify=not form.no_mail.data)
+    except EventsError as exc:
+        raise _refused(exc)
+    items = [{"registration_id": o.registration_id, "person_id": o.person_id, "status": o.status,
+              "previous": o.previous, "changed": o.changed} for o in outcomes]
+    return jsonify({"items": items,
+                    "registered": sum(1 for o in outcomes if o.changed and o.status == "registered"),
+                    "waitlisted": sum(1 for o in outcomes if o.changed and o.status == "waitlisted"),
+                    "unchanged": sum(1 for o in outcomes if not o.changed)}), 200
 
 
 @api.operation("/registrations/<int:registration_id>", summary="A registration")

@@ -7,6 +7,7 @@ aware UTC datetimes.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -179,6 +180,54 @@ class RegistrationForm(FlaskForm):
 
         if not field.errors and field.data is not None and not crm.organization_names([field.data]):
             raise ValidationError(_l("No such organization in the CRM."))
+
+
+class PersonIdsField(SelectMultipleField):
+    """Person ids: a JSON list, checkboxes, or a text of ids separated by spaces, commas or lines."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, coerce=int, validate_choice=False, **kwargs)
+        self.invalid: list[str] = []
+
+    def process_formdata(self, valuelist):
+        self.data, self.invalid = [], []
+        for value in valuelist:
+            for token in re.split(r"[\s,;]+", str(value)):
+                token = token.strip().lstrip("#")
+                if not token:
+                    continue
+                if token.isdigit() and 0 < int(token) < 2 ** 31:
+                    self.data.append(int(token))
+                else:
+                    self.invalid.append(token)
+
+    def pre_validate(self, form):
+        if self.invalid:
+            raise ValidationError(_("Not a person id: %(values)s.", values=", ".join(self.invalid[:10])))
+
+
+class BulkRegistrationForm(FlaskForm):
+    """Register several CRM persons at once (staff page, API): all of them, or none."""
+
+    MAX = 5000
+
+    person_ids = PersonIdsField(_l("Persons (ids)"))
+    no_mail = BooleanField(_l("Do not send the confirmation e-mails"))
+
+    def validate_person_ids(self, field):
+        from plugins.crm import api as crm
+
+        if field.errors:
+            return
+        if not field.data:
+            raise ValidationError(_l("Choose at least one person."))
+        if len(set(field.data)) > self.MAX:
+            raise ValidationError(_l("At most %(n)s persons at once.", n=self.MAX))
+        found = crm.get_persons(set(field.data))
+        missing = [pid for pid in dict.fromkeys(field.data) if pid not in found or found[pid].erased]
+        if missing:
+            raise ValidationError(_l("No such person in the CRM: %(ids)s.",
+                                     ids=", ".join(f"#{i}" for i in missing[:10])))
 
 
 class RegistrationStatusForm(FlaskForm):

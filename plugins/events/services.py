@@ -5,7 +5,9 @@ the event's row locked (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIA
 on SQLite): the seat count and the write happen under the lock, so however many
 people register at once, never more than the capacity are registered; the others
 are waitlisted.  A cancellation frees a seat and promotes the first waitlisted
-person in the same transaction.
+person in the same transaction.  :func:`register_many` registers a whole list under
+one lock and one transaction (:func:`register` is the list of one), and
+:func:`mark_attended` checks in many registrations at once.
 
 Mails go out after the commit, through the jobs service (:mod:`.mail`).
 """
@@ -237,13 +239,45 @@ def register(event_id: int, person_id: int, *, cluster, source: str = "staff", o
     Registering someone who is already registered or waitlisted changes nothing.
     The price is the member price when the organization (given, else the person's
     main organization) is a member of the cluster on the event's date.
+    The rules are :func:`register_many`'s, for a list of one.
 
     :raises EventsError: unknown person or event, erased person, event not open.
     """
-    person = crm.get_person(person_id)
-    if person is None or person.erased:
-        raise EventsError(_("No such person."), "person_id")
-    org_id = organization_id if organization_id is not None else person.organization_id
+    return _register(event_id, [person_id], cluster=cluster, source=source, organization_id=organization_id,
+                     public=public, notify=notify, single=True)[0]
+
+
+def register_many(event_id: int, person_ids: Iterable[int], *, cluster, source: str = "staff",
+                  notify: bool = True, organization_id: int | None = None, public: bool = False) -> list[Outcome]:
+    """Register a list of persons in ONE write transaction, the event's row locked as :func:`register` does.
+
+    - The whole list is refused (:class:`EventsError` naming them, nothing written) when a
+      person is unknown or erased: a staff list with a wrong id is a mistake to fix, not
+      to half-apply.
+    - A person listed twice counts once (the first place in the list).
+    - Those already registered or waitlisted are left unchanged (``Outcome.changed`` is
+      False); a cancelled or invited registration is reused.
+    - Free seats go in list order; the rest are waitlisted (in list order too).
+    - Member prices: one query for the persons, one for the memberships.
+    - With ``notify``, one confirmation job and one waitlist job for the whole list.
+
+    :returns: one :class:`Outcome` per distinct person, in list order.
+    """
+    return _register(event_id, list(person_ids), cluster=cluster, source=source, organization_id=organization_id,
+                     public=public, notify=notify, single=False)
+
+
+def _register(event_id: int, person_ids: list[int], *, cluster, source: str, organization_id: int | None,
+              public: bool, notify: bool, single: bool) -> list[Outcome]:
+    """The registration rules, shared by :func:`register` and :func:`register_many`."""
+    ids = list(dict.fromkeys(int(i) for i in person_ids))
+    persons = crm.get_persons(ids) if ids else {}
+    unknown = [i for i in ids if i not in persons or persons[i].erased]
+    if unknown:
+        if single:
+            raise EventsError(_("No such person."), "person_id")
+        raise EventsError(_("No such person in the CRM: %(ids)s.", ids=", ".join(f"#{i}" for i in unknown)),
+                          "person_ids")
     if organization_id is not None and not crm.organization_names([organization_id]):
         raise EventsError(_("No such organization."), "organization_id")
     starts_at = db.session.execute(
@@ -251,40 +285,55 @@ def register(event_id: int, person_id: int, *, cluster, source: str = "staff", o
     ).scalar_one_or_none()
     if starts_at is None:
         raise EventsError(_("No such event."), "event_id")
-    member = crm.is_member(org_id, cluster.id, starts_at.astimezone(cluster_tz(cluster)).date())
+    org_of = {i: organization_id if organization_id is not None else persons[i].organization_id for i in ids}
+    members = crm.member_ids(set(org_of.values()), cluster.id, starts_at.astimezone(cluster_tz(cluster)).date())
     release_read_transaction()
 
+    outcomes: list[Outcome] = []
     with db.write_transaction(cluster.id) as session:
         event = _lock_event(session, event_id, cluster.id)
         _check_registrable(event, public=public)
-        reg = session.execute(
-            select(Registration).where(Registration.event_id == event_id, Registration.person_id == person_id)
-        ).scalar_one_or_none()
-        if reg is not None and reg.status in ACTIVE_STATUSES:
-            return Outcome(reg.id, person_id, reg.status, reg.status)
-        previous = reg.status if reg is not None else None
-        free = event.capacity is None or _seats_taken(session, event_id) < event.capacity
-        status = "registered" if free else "waitlisted"
+        existing: dict[int, Registration] = {}
+        for k in range(0, len(ids), 500):
+            for reg in session.execute(select(Registration).where(
+                    Registration.event_id == event_id, Registration.person_id.in_(ids[k:k + 500]))).scalars():
+                existing[reg.person_id] = reg
+        taken = _seats_taken(session, event_id) if event.capacity is not None else 0
         now = utcnow()
-        if reg is None:
-            reg = Registration(event_id=event_id, person_id=person_id, cluster_id=cluster.id, status=status)
-            session.add(reg)
-        else:
-            reg.status = status
-            reg.cancelled_at = None
-        reg.source = source
-        reg.organization_id = org_id
-        reg.member_price = member
-        reg.price = price_for(event, member)
-        reg.registered_at = now
-        session.flush()
-        outcome = Outcome(reg.id, person_id, status, previous)
+        pending: list[tuple[int, Registration, str | None]] = []
+        for person_id in ids:
+            reg = existing.get(person_id)
+            if reg is not None and reg.status in ACTIVE_STATUSES:
+                pending.append((person_id, reg, reg.status))
+                continue
+            previous = reg.status if reg is not None else None
+            free = event.capacity is None or taken < event.capacity
+            status = "registered" if free else "waitlisted"
+            if free:
+                taken += 1
+            if reg is None:
+                reg = Registration(event_id=event_id, person_id=person_id, cluster_id=cluster.id, status=status)
+                session.add(reg)
+            else:
+                reg.status = status
+                reg.cancelled_at = None
+            member = org_of[person_id] in members
+            reg.source = source
+            reg.organization_id = org_of[person_id]
+            reg.member_price = member
+            reg.price = price_for(event, member)
+            reg.registered_at = now
+            pending.append((person_id, reg, previous))
+        session.flush()  # one flush: the new rows go in one multi-row INSERT
+        outcomes = [Outcome(reg.id, person_id, reg.status, previous) for person_id, reg, previous in pending]
     if notify:
         from . import mail
 
-        mail.queue("confirmation" if outcome.status == "registered" else "waitlist", [outcome.registration_id],
-                   cluster=cluster)
-    return outcome
+        for kind, status in (("confirmation", "registered"), ("waitlist", "waitlisted")):
+            batch = [o.registration_id for o in outcomes if o.changed and o.status == status]
+            if batch:
+                mail.queue(kind, batch, cluster=cluster)
+    return outcomes
 
 
 def _registration_facts(registration_id: int, cluster_id: int):
@@ -423,6 +472,45 @@ def mark_no_shows(event_id: int, *, cluster) -> int:
         audit("events_no_shows", cluster_id=cluster.id, object_type="events.event", object_id=event_id,
               summary=f"{count} registrations of event #{event_id} marked no-show", session=session)
         return count
+
+
+def mark_attended(event_id: int, registration_ids: Iterable[int], *, cluster) -> list[Outcome]:
+    """Check in many registrations of an event in ONE write transaction (the event's row locked).
+
+    The status machine applies to each; those already attended are left unchanged.  The
+    whole list is refused (nothing written) when one is not of this event or cannot be
+    checked in, or when check-in is not open yet.
+    """
+    ids = list(dict.fromkeys(int(i) for i in registration_ids))
+    release_read_transaction()
+    with db.write_transaction(cluster.id) as session:
+        event = _lock_event(session, event_id, cluster.id)
+        now = utcnow()
+        if event.starts_at > now + CHECKIN_OPENS_BEFORE:
+            raise EventsError(_("Check-in opens the day before the event."), "status")
+        regs: dict[int, Registration] = {}
+        for k in range(0, len(ids), 500):
+            for reg in session.execute(select(Registration).where(
+                    Registration.event_id == event_id, Registration.id.in_(ids[k:k + 500]))).scalars():
+                regs[reg.id] = reg
+        missing = [i for i in ids if i not in regs]
+        if missing:
+            raise EventsError(_("No such registration: %(ids)s.", ids=", ".join(f"#{i}" for i in missing)),
+                              "registration_ids")
+        outcomes = []
+        for reg_id in ids:
+            reg = regs[reg_id]
+            previous = reg.status
+            if previous != "attended":
+                if not can_transition(previous, "attended"):
+                    raise EventsError(_("A registration cannot go from '%(old)s' to '%(new)s'.",
+                                        old=REGISTRATION_STATUSES[previous],
+                                        new=REGISTRATION_STATUSES["attended"]), "status")
+                reg.status = "attended"
+                reg.attended_at = now
+            outcomes.append(Outcome(reg.id, reg.person_id, "attended", previous))
+        session.flush()
+        return outcomes
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from plugins.crm import api as crm
 
 from . import display, mail, services
 from .forms import (
+    BulkRegistrationForm,
     EventForm,
     EventStatusForm,
     InvitationForm,
@@ -333,14 +334,44 @@ def register(event_id: int):
                 return redirect(url_for("events.event", event_id=event.id))
         else:
             status = 400
+    return _register_page(event, form, BulkRegistrationForm(formdata=None), q, status)
+
+
+def _register_page(event: Event, form, bulk_form, q: str, status: int):
     found = crm.search_persons(q, limit=25) if q else []
     already = {}
     if found:
         already = dict(db.session.execute(
             select(Registration.person_id, Registration.status)
             .where(Registration.event_id == event.id, Registration.person_id.in_([p.id for p in found]))).all())
-    return render_template("events/register.html", event=event, form=form, q=q, found=found,
+    return render_template("events/register.html", event=event, form=form, bulk_form=bulk_form, q=q, found=found,
                            already=already), status
+
+
+@bp.route("/<int:event_id>/register/many", methods=["POST"])
+@requires("events.manage")
+def register_many(event_id: int):
+    """Register several persons at once (ticked in the search results, or a list of ids): all or none."""
+    event = _event_or_404(event_id)
+    bulk_form = BulkRegistrationForm()
+    status = 400
+    if bulk_form.validate_on_submit():
+        try:
+            outcomes = services.register_many(event.id, bulk_form.person_ids.data, cluster=g.cluster, source="staff",
+                                              notify=not bulk_form.no_mail.data)
+        except EventsError as exc:
+            bulk_form.person_ids.errors = [str(exc)]
+            status = 409
+        else:
+            changed = [o for o in outcomes if o.changed]
+            registered = sum(1 for o in changed if o.status == "registered")
+            flash(_("%(registered)s registered, %(waitlisted)s waitlisted, %(unchanged)s already there.",
+                    registered=registered, waitlisted=len(changed) - registered,
+                    unchanged=len(outcomes) - len(changed)),
+                  "success" if registered == len(changed) else "warning")
+            return redirect(url_for("events.event", event_id=event.id))
+    q = (request.values.get("q") or "").strip()[:200]
+    return _register_page(event, RegistrationForm(formdata=None), bulk_form, q, status)
 
 
 @bp.route("/registrations/<int:registration_id>/status", methods=["POST"])
