@@ -405,6 +405,20 @@ def platform_modules():
 
 
 # -- API ---------------------------------------------------------------------------
+@bp.route("/healthz")
+@public
+def healthz():
+    """Liveness and database check for load balancers (no data, no login)."""
+    from sqlalchemy import text
+
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any database failure means "not healthy"
+        db.session.rollback()
+        return jsonify({"status": "database unavailable"}), 503
+    return jsonify({"status": "ok"})
+
+
 @bp.route("/api/v1/openapi.json")
 @public
 def openapi():

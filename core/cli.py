@@ -324,6 +324,28 @@ def users_grant(email, role, slug):
     click.echo(f"{email} is now {role} of {slug}.")
 
 
+@users.command("deactivate")
+@click.argument("email")
+@with_app
+def users_deactivate(email):
+    """Close an account: it can no longer sign in, and its tokens stop working (nothing is deleted)."""
+    user = _user(email)
+    user.active = False
+    db.session.commit()
+    click.echo(f"{email} is deactivated; 'grappe users activate' reopens it.")
+
+
+@users.command("activate")
+@click.argument("email")
+@with_app
+def users_activate(email):
+    """Reopen a deactivated account."""
+    user = _user(email)
+    user.active = True
+    db.session.commit()
+    click.echo(f"{email} is active again.")
+
+
 @users.command("list")
 @with_app
 def users_list():
@@ -356,6 +378,53 @@ def tokens_create(email, label):
     token = new_api_token(user, label)
     db.session.commit()
     click.echo(token)
+
+
+def _user(email):
+    from .models import User
+
+    user = db.session.execute(select(User).where(User.email == email.lower())).scalar_one_or_none()
+    if user is None:
+        raise click.ClickException(f"no account with {email}")
+    return user
+
+
+@tokens.command("list")
+@click.argument("email")
+@with_app
+def tokens_list(email):
+    """List a user's tokens (never their values)."""
+    from .models import ApiToken
+
+    user = _user(email)
+    for t in db.session.execute(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)).scalars():
+        state = "revoked" if t.revoked else "active"
+        used = t.last_used_at.isoformat(timespec="minutes") if t.last_used_at else "never used"
+        click.echo(f"{t.id:6} {state:8} {t.created_at:%Y-%m-%d} {used:20} {t.label}")
+
+
+@tokens.command("revoke")
+@click.argument("email")
+@click.option("--id", "token_id", type=int, help="Revoke this token only (see 'grappe tokens list').")
+@with_app
+def tokens_revoke(email, token_id):
+    """Revoke a user's API tokens (all of them, or one with --id)."""
+    from .audit import record
+    from .models import ApiToken
+
+    user = _user(email)
+    stmt = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))
+    if token_id is not None:
+        stmt = stmt.where(ApiToken.id == token_id)
+    tokens = db.session.execute(stmt).scalars().all()
+    if token_id is not None and not tokens:
+        raise click.ClickException(f"{email} has no active token {token_id}")
+    for t in tokens:
+        t.revoked = True
+    record("token_revoke", object_type="core.user", object_id=user.id,
+           summary=f"{len(tokens)} API token(s) of {user.email} revoked")
+    db.session.commit()
+    click.echo(f"Revoked {len(tokens)} token(s) of {email}.")
 
 
 # -- running -----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from core import db
 from core.auth import check_password
 from core.cli import cli
 from core.models import AuditEntry, Cluster, User
-from core.testing import Factory, make_test_app, truncate_all
+from core.testing import TEST_PASSWORD, Factory, make_test_app, truncate_all
 
 from .fakeplugins import make_plugin
 
@@ -247,3 +247,33 @@ def test_grappe_demo_never_touches_the_configured_database(tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     assert not production.exists()
     assert (tmp_path / "instance" / "demo.sqlite3").exists()
+
+
+def test_tokens_revoke_stops_the_api_and_users_deactivate_closes_the_account(grappe, cli_app):
+    one = Factory(cli_app).cluster("one", modules=())
+    Factory(cli_app).user("u@example.org", "staff", one)
+    first = grappe("tokens", "create", "u@example.org", "--label", "a").output.strip()
+    second = grappe("tokens", "create", "u@example.org", "--label", "b").output.strip()
+    client = cli_app.test_client()
+
+    def api(token):
+        return client.get("/api/v1/one/core/modules", headers={"Authorization": f"Bearer {token}"}).status_code
+
+    listing = grappe("tokens", "list", "u@example.org").output
+    assert listing.count("active") == 2 and first not in listing and second not in listing
+    token_id = int(listing.split()[0])
+    r = grappe("tokens", "revoke", "u@example.org", "--id", str(token_id))
+    assert r.exit_code == 0 and "Revoked 1" in r.output
+    assert api(first) == 401 and api(second) == 200
+    assert_one_line_error(grappe("tokens", "revoke", "u@example.org", "--id", str(token_id)), "no active token")
+
+    r = grappe("users", "deactivate", "u@example.org")
+    assert r.exit_code == 0
+    assert api(second) == 401  # an inactive account's tokens stop working
+    login = client.post("/login", data={"email": "u@example.org", "password": TEST_PASSWORD})
+    assert login.status_code == 401
+    assert grappe("users", "activate", "u@example.org").exit_code == 0
+    assert api(second) == 200
+    assert grappe("tokens", "revoke", "u@example.org").exit_code == 0
+    assert api(second) == 401
+    assert_one_line_error(grappe("users", "deactivate", "ghost@example.org"), "no account")

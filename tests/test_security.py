@@ -370,3 +370,9 @@ def test_a_remember_me_cookie_opens_pages_but_not_the_api(app, factory):
     client.set_cookie("remember_token", value)
     r = client.get("/api/v1/one/core/modules")
     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_healthz_answers_without_login_and_reveals_nothing(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.get_json() == {"status": "ok"}
