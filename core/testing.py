@@ -208,6 +208,28 @@ def app(_schema, instance_path, request) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def build_app(_schema, instance_path):
+    """``build_app(*plugins, **config)``: an app with exactly these plugins, its context pushed, on empty tables.
+
+    For tests of the plugin host and of hooks, with throwaway plugin modules.
+    """
+    contexts = []
+
+    def _build(*plugins, **config):
+        app = make_test_app(_schema, instance_path, plugins=list(plugins), **config)
+        ctx = app.app_context()
+        ctx.push()
+        contexts.append(ctx)
+        truncate_all()
+        return app
+
+    yield _build
+    for ctx in reversed(contexts):
+        db.session.rollback()
+        ctx.pop()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -23,7 +23,7 @@ from core import (
     hookimpl, hookspec, requires, utcnow, with_appcontext,
 )
 from core.modules import disable, enable
-from core.testing import Factory, make_test_app, truncate_all
+from core.testing import Factory, make_test_app
 
 
 def plugin_module(name: str, depends=(), **hooks) -> types.ModuleType:
@@ -34,25 +34,6 @@ def plugin_module(name: str, depends=(), **hooks) -> types.ModuleType:
         setattr(mod, hook_name, fn)
     sys.modules[mod.__name__] = mod
     return mod
-
-
-@pytest.fixture
-def build(_schema, instance_path):
-    """``build(*plugin_modules, **config)``: an app with exactly these plugins, on empty tables."""
-    contexts = []
-
-    def _build(*plugins, **config):
-        app = make_test_app(_schema, instance_path, plugins=list(plugins), **config)
-        ctx = app.app_context()
-        ctx.push()
-        contexts.append(ctx)
-        truncate_all()
-        return app
-
-    yield _build
-    for ctx in reversed(contexts):
-        db.session.rollback()
-        ctx.pop()
 
 
 def _host(app):
@@ -91,8 +72,8 @@ def _consumer(optional: bool):
     return plugin_module("aconsumer", provider_things=provider_things)
 
 
-def test_grappe_addhooks_lets_a_plugin_add_hooks_that_others_implement_per_cluster(build):
-    app = build(_provider(), _consumer(optional=True))
+def test_grappe_addhooks_lets_a_plugin_add_hooks_that_others_implement_per_cluster(build_app):
+    app = build_app(_provider(), _consumer(optional=True))
     host = _host(app)
     assert {i.name for i in host.loaded()} == {"provider", "aconsumer"}
     assert host.hook.provider_things.spec is not None
@@ -103,31 +84,31 @@ def test_grappe_addhooks_lets_a_plugin_add_hooks_that_others_implement_per_clust
     assert host.hook_for({"provider"}).provider_things(cluster=off) == []
 
 
-def test_optionalhook_keeps_a_plugin_loadable_without_the_hook_owner(build):
-    app = build(_consumer(optional=True))
+def test_optionalhook_keeps_a_plugin_loadable_without_the_hook_owner(build_app):
+    app = build_app(_consumer(optional=True))
     assert _host(app).get("aconsumer") is not None
 
 
-def test_a_hook_with_no_specification_breaks_only_its_plugin(build):
-    app = build(_consumer(optional=False), plugin_module("other"))
+def test_a_hook_with_no_specification_breaks_only_its_plugin(build_app):
+    app = build_app(_consumer(optional=False), plugin_module("other"))
     host = _host(app)
     assert host.get("other") is not None
     assert host.get("aconsumer") is None
     assert "provider_things" in host.plugins["aconsumer"].error
 
 
-def test_a_wrong_signature_breaks_the_plugin_with_a_clear_reason(build):
+def test_a_wrong_signature_breaks_the_plugin_with_a_clear_reason(build_app):
     @hookimpl
     def grappe_nav_items(cluster, user, colour):
         return []
 
-    app = build(plugin_module("typo", grappe_nav_items=grappe_nav_items))
+    app = build_app(plugin_module("typo", grappe_nav_items=grappe_nav_items))
     info = _host(app).plugins["typo"]
     assert info.broken and "colour" in info.error
 
 
 # -- grappe_blueprints --------------------------------------------------------------------
-def test_grappe_blueprints_mounts_cluster_api_and_plain_blueprints(build):
+def test_grappe_blueprints_mounts_cluster_api_and_plain_blueprints(build_app):
     from core import ApiBlueprint
 
     pages = ClusterBlueprint("bp", __name__)
@@ -150,7 +131,7 @@ def test_grappe_blueprints_mounts_cluster_api_and_plain_blueprints(build):
     def grappe_blueprints():
         return [pages, api, plain]
 
-    app = build(plugin_module("bp", grappe_blueprints=grappe_blueprints))
+    app = build_app(plugin_module("bp", grappe_blueprints=grappe_blueprints))
     f = Factory(app)
     one = f.cluster("one", modules=("bp",))
     f.cluster("two", modules=())
@@ -212,7 +193,7 @@ def test_grappe_migrations_runs_the_plugins_own_history(tmp_path, instance_path)
 
 
 # -- grappe_permissions ---------------------------------------------------------------------
-def test_grappe_permissions_sets_the_lowest_role_a_view_needs(build):
+def test_grappe_permissions_sets_the_lowest_role_a_view_needs(build_app):
     pages = ClusterBlueprint("perm", __name__)
 
     @pages.route("/report")
@@ -228,7 +209,7 @@ def test_grappe_permissions_sets_the_lowest_role_a_view_needs(build):
     def grappe_permissions():
         return [Permission("perm.report", "Read the report", "manager")]
 
-    app = build(plugin_module("perm", grappe_blueprints=grappe_blueprints, grappe_permissions=grappe_permissions))
+    app = build_app(plugin_module("perm", grappe_blueprints=grappe_blueprints, grappe_permissions=grappe_permissions))
     assert app.extensions["grappe.permissions"]["perm.report"].role == "manager"
     f = Factory(app)
     one = f.cluster("one", modules=("perm",))
@@ -239,7 +220,7 @@ def test_grappe_permissions_sets_the_lowest_role_a_view_needs(build):
 
 
 # -- grappe_nav_items, grappe_dashboard_widgets ------------------------------------------
-def test_grappe_nav_items_per_cluster_and_filtered_by_permission(build):
+def test_grappe_nav_items_per_cluster_and_filtered_by_permission(build_app):
     pages = ClusterBlueprint("navy", __name__)
 
     @pages.route("/")
@@ -259,7 +240,7 @@ def test_grappe_nav_items_per_cluster_and_filtered_by_permission(build):
         return [NavItem("Navy list", "navy.index", order=5),
                 NavItem("Navy secret", "navy.index", permission="navy.secret")]
 
-    app = build(plugin_module("navy", grappe_blueprints=grappe_blueprints, grappe_permissions=grappe_permissions,
+    app = build_app(plugin_module("navy", grappe_blueprints=grappe_blueprints, grappe_permissions=grappe_permissions,
                               grappe_nav_items=grappe_nav_items))
     f = Factory(app)
     one = f.cluster("one", modules=("navy",))
@@ -278,13 +259,13 @@ def test_grappe_nav_items_per_cluster_and_filtered_by_permission(build):
     assert "Navy secret" in app.test_client(user=staff).get("/one/").get_data(as_text=True)
 
 
-def test_grappe_dashboard_widgets_per_cluster_ordered_and_escaped(build):
+def test_grappe_dashboard_widgets_per_cluster_ordered_and_escaped(build_app):
     @hookimpl
     def grappe_dashboard_widgets(cluster, user):
         return [Widget("Second", "<b>escaped</b>", order=20),
                 Widget("First", Markup("<p class='mine'>trusted</p>"), order=10)]
 
-    app = build(plugin_module("widgety", grappe_dashboard_widgets=grappe_dashboard_widgets))
+    app = build_app(plugin_module("widgety", grappe_dashboard_widgets=grappe_dashboard_widgets))
     f = Factory(app)
     one = f.cluster("one", modules=("widgety",))
     two = f.cluster("two", modules=())
@@ -301,7 +282,7 @@ def test_grappe_dashboard_widgets_per_cluster_ordered_and_escaped(build):
 
 
 # -- grappe_timeline_entries ----------------------------------------------------------------
-def test_grappe_timeline_entries_only_from_enabled_modules(build):
+def test_grappe_timeline_entries_only_from_enabled_modules(build_app):
     seen = []
 
     @hookimpl
@@ -309,7 +290,7 @@ def test_grappe_timeline_entries_only_from_enabled_modules(build):
         seen.append((cluster.slug, object_type, object_id, limit))
         return [TimelineEntry(when=utcnow(), kind="visit", title="Visited", plugin="tl")]
 
-    app = build(plugin_module("tl", grappe_timeline_entries=grappe_timeline_entries))
+    app = build_app(plugin_module("tl", grappe_timeline_entries=grappe_timeline_entries))
     f = Factory(app)
     one = f.cluster("one", modules=("tl",))
     two = f.cluster("two", modules=())
@@ -324,7 +305,7 @@ def test_grappe_timeline_entries_only_from_enabled_modules(build):
 
 
 # -- grappe_search ------------------------------------------------------------------------------
-def test_grappe_search_feeds_the_search_page_of_enabled_clusters(build):
+def test_grappe_search_feeds_the_search_page_of_enabled_clusters(build_app):
     queries = []
 
     @hookimpl
@@ -332,7 +313,7 @@ def test_grappe_search_feeds_the_search_page_of_enabled_clusters(build):
         queries.append((query, limit))
         return [SearchResult(title=f"Result for {query}", url="/somewhere", kind="thing", detail="found")]
 
-    app = build(plugin_module("finder", grappe_search=grappe_search))
+    app = build_app(plugin_module("finder", grappe_search=grappe_search))
     f = Factory(app)
     one = f.cluster("one", modules=("finder",))
     two = f.cluster("two", modules=())
@@ -350,7 +331,7 @@ def test_grappe_search_feeds_the_search_page_of_enabled_clusters(build):
 
 
 # -- grappe_cluster_settings ------------------------------------------------------------------
-def test_grappe_cluster_settings_on_the_profile_page_and_stored(build):
+def test_grappe_cluster_settings_on_the_profile_page_and_stored(build_app):
     from core.models import ClusterSetting
 
     @hookimpl
@@ -358,7 +339,7 @@ def test_grappe_cluster_settings_on_the_profile_page_and_stored(build):
         return [Setting("setty.places", "Default places", lambda: IntegerField("Default places"), default=12),
                 Setting("setty.motto", "Motto", lambda: StringField("Motto"), default="")]
 
-    app = build(plugin_module("setty", grappe_cluster_settings=grappe_cluster_settings))
+    app = build_app(plugin_module("setty", grappe_cluster_settings=grappe_cluster_settings))
     f = Factory(app)
     one = f.cluster("one", modules=("setty",))
     two = f.cluster("two", modules=())
@@ -381,7 +362,7 @@ def test_grappe_cluster_settings_on_the_profile_page_and_stored(build):
 
 
 # -- grappe_cli_commands --------------------------------------------------------------------
-def test_grappe_cli_commands_run_inside_the_app(build):
+def test_grappe_cli_commands_run_inside_the_app(build_app):
     @click.command("count-clusters")
     @with_appcontext
     def count_clusters():
@@ -393,7 +374,7 @@ def test_grappe_cli_commands_run_inside_the_app(build):
     def grappe_cli_commands():
         return [count_clusters]
 
-    app = build(plugin_module("clitool", grappe_cli_commands=grappe_cli_commands))
+    app = build_app(plugin_module("clitool", grappe_cli_commands=grappe_cli_commands))
     Factory(app).cluster("one", modules=())
     commands = [c for _, group in _host(app).call_each("grappe_cli_commands") for c in group]
     assert [c.name for c in commands] == ["count-clusters"]
@@ -403,7 +384,7 @@ def test_grappe_cli_commands_run_inside_the_app(build):
 
 
 # -- grappe_jobs ----------------------------------------------------------------------------
-def test_grappe_jobs_run_with_progress_and_a_result(build):
+def test_grappe_jobs_run_with_progress_and_a_result(build_app):
     from core.jobs import enqueue
     from core.models import Job
 
@@ -416,7 +397,7 @@ def test_grappe_jobs_run_with_progress_and_a_result(build):
     def grappe_jobs():
         return {"jobby.count_to": count_to}
 
-    app = build(plugin_module("jobby", grappe_jobs=grappe_jobs))
+    app = build_app(plugin_module("jobby", grappe_jobs=grappe_jobs))
     one = Factory(app).cluster("one", modules=("jobby",))
     job = enqueue("jobby.count_to", cluster_id=one.id, params={"upto": 3}, label="Count")
     db.session.expire_all()
@@ -428,7 +409,7 @@ def test_grappe_jobs_run_with_progress_and_a_result(build):
 
 
 # -- grappe_demo_data -----------------------------------------------------------------------
-def test_grappe_demo_data_gets_every_demo_cluster_and_a_seeded_rng(build):
+def test_grappe_demo_data_gets_every_demo_cluster_and_a_seeded_rng(build_app):
     from core.demo import build_demo
 
     calls = []
@@ -438,7 +419,7 @@ def test_grappe_demo_data_gets_every_demo_cluster_and_a_seeded_rng(build):
         calls.append(([c.slug for c in clusters if c.has_module("crm")], rng.random()))
 
     # named like a built-in module, so the demo clusters enable it
-    app = build(plugin_module("crm", grappe_demo_data=grappe_demo_data))
+    app = build_app(plugin_module("crm", grappe_demo_data=grappe_demo_data))
     logins = build_demo(random.Random(7), echo=lambda *_: None)
     assert len(calls) == 1 and len(calls[0][0]) >= 3
     assert calls[0][1] == pytest.approx(random.Random(7).random())
@@ -446,14 +427,14 @@ def test_grappe_demo_data_gets_every_demo_cluster_and_a_seeded_rng(build):
 
 
 # -- grappe_module_toggled ------------------------------------------------------------------
-def test_grappe_module_toggled_after_enable_and_disable(build):
+def test_grappe_module_toggled_after_enable_and_disable(build_app):
     told = []
 
     @hookimpl
     def grappe_module_toggled(cluster, module, enabled):
         told.append((cluster.slug, module, enabled))
 
-    app = build(plugin_module("togg", grappe_module_toggled=grappe_module_toggled), plugin_module("other"))
+    app = build_app(plugin_module("togg", grappe_module_toggled=grappe_module_toggled), plugin_module("other"))
     one = Factory(app).cluster("one", modules=())
     enable(one, ["togg"])
     enable(one, ["other"])

@@ -7,31 +7,12 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from core import db, hookimpl
+from core import hookimpl
 from core.cli import cli
 from core.modules import ModuleError, enable
-from core.testing import Factory, make_test_app, truncate_all
+from core.testing import Factory
 
 from .fakeplugins import make_billable_plugin, make_billing_plugin, make_plugin
-
-
-@pytest.fixture
-def build(_schema, instance_path):
-    """``build(*plugins, **config)``: an app with exactly these plugins, in an app context, on empty tables."""
-    contexts = []
-
-    def _build(*plugins, **config):
-        app = make_test_app(_schema, instance_path, plugins=list(plugins), **config)
-        ctx = app.app_context()
-        ctx.push()
-        contexts.append(ctx)
-        truncate_all()
-        return app
-
-    yield _build
-    for ctx in reversed(contexts):
-        db.session.rollback()
-        ctx.pop()
 
 
 def loaded_names(app):
@@ -45,12 +26,12 @@ def error_of(app, name):
 
 
 # -- load order --------------------------------------------------------------------
-def test_load_order_is_a_topological_sort_of_depends(build):
+def test_load_order_is_a_topological_sort_of_depends(build_app):
     c = make_plugin("gamma", depends=("beta",))
     d = make_plugin("delta", depends=("alpha",))
     b = make_plugin("beta", depends=("alpha",))
     a = make_plugin("alpha")
-    app = build(c, d, b, a)
+    app = build_app(c, d, b, a)
     order = loaded_names(app)
     assert sorted(order) == ["alpha", "beta", "delta", "gamma"]
     assert order.index("alpha") < order.index("beta") < order.index("gamma")
@@ -60,9 +41,9 @@ def test_load_order_is_a_topological_sort_of_depends(build):
     assert sorted(host.dependents("alpha")) == ["beta", "delta", "gamma"]
 
 
-def test_load_order_is_the_same_whatever_the_discovery_order(build):
+def test_load_order_is_the_same_whatever_the_discovery_order(build_app):
     mods = [make_plugin("beta", depends=("alpha",)), make_plugin("alpha"), make_plugin("gamma", depends=("beta",))]
-    assert loaded_names(build(*mods)) == loaded_names(build(*reversed(mods))) == ["alpha", "beta", "gamma"]
+    assert loaded_names(build_app(*mods)) == loaded_names(build_app(*reversed(mods))) == ["alpha", "beta", "gamma"]
 
 
 # -- every way a plugin can be broken ---------------------------------------------------
@@ -198,11 +179,11 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("case", list(BROKEN))
-def test_a_broken_plugin_is_reported_and_the_platform_starts_without_it(build, case, caplog):
+def test_a_broken_plugin_is_reported_and_the_platform_starts_without_it(build_app, case, caplog):
     make_broken, names, words = BROKEN[case]
     healthy = make_plugin("healthy")
     with caplog.at_level(logging.ERROR):
-        app = build(healthy, *make_broken())
+        app = build_app(healthy, *make_broken())
     host = app.extensions["grappe.host"]
 
     # the error names the plugin and the cause ...
@@ -254,8 +235,8 @@ def _escaped(text):
     return str(escape(text))
 
 
-def test_dependents_of_a_broken_plugin_are_broken_too(build):
-    app = build(
+def test_dependents_of_a_broken_plugin_are_broken_too(build_app):
+    app = build_app(
         make_plugin("leaf", depends=("stem",)),
         make_plugin("stem", depends=("raiser",)),
         "tests.fake_raising_plugin",
@@ -267,14 +248,14 @@ def test_dependents_of_a_broken_plugin_are_broken_too(build):
     assert loaded_names(app) == ["other"]
 
 
-def test_a_plugin_broken_while_the_app_is_built_takes_its_dependents_and_routes_out(build):
+def test_a_plugin_broken_while_the_app_is_built_takes_its_dependents_and_routes_out(build_app):
     @hookimpl
     def grappe_jobs():
         raise RuntimeError("no job today")
 
     base = make_plugin("base", hooks={"grappe_jobs": grappe_jobs})
     top = make_plugin("top", depends=("base",))
-    app = build(base, top, make_plugin("fine"))
+    app = build_app(base, top, make_plugin("fine"))
     assert "grappe_jobs raised RuntimeError: no job today" in error_of(app, "base")
     assert "depends on 'base'" in error_of(app, "top")
     f = Factory(app)
@@ -289,22 +270,22 @@ def test_a_plugin_broken_while_the_app_is_built_takes_its_dependents_and_routes_
     assert "Fine menu" in nav and "Base menu" not in nav and "Top menu" not in nav
 
 
-def test_three_plugins_with_one_name_are_all_refused(build):
-    app = build(*(make_plugin("trio", module_name=f"fakeplugin_trio_{i}") for i in range(3)))
+def test_three_plugins_with_one_name_are_all_refused(build_app):
+    app = build_app(*(make_plugin("trio", module_name=f"fakeplugin_trio_{i}") for i in range(3)))
     host = app.extensions["grappe.host"]
     assert loaded_names(app) == []
     assert sum(1 for i in host.plugins.values() if i.name == "trio" and "3 plugins are named 'trio'" in i.error) == 3
 
 
-def test_the_name_core_is_reserved(build):
-    app = build(make_plugin("core", module_name="fakeplugin_named_core"), make_plugin("fine"))
+def test_the_name_core_is_reserved(build_app):
+    app = build_app(make_plugin("core", module_name="fakeplugin_named_core"), make_plugin("fine"))
     assert "reserved" in next(i.error for i in app.extensions["grappe.host"].broken())
     assert loaded_names(app) == ["fine"]
 
 
 # -- hooks added by plugins ------------------------------------------------------------
-def test_a_plugin_adds_hooks_that_another_implements(build):
-    app = build(make_billable_plugin("events"), make_billing_plugin(), make_billable_plugin("training"))
+def test_a_plugin_adds_hooks_that_another_implements(build_app):
+    app = build_app(make_billable_plugin("events"), make_billing_plugin(), make_billable_plugin("training"))
     assert sorted(loaded_names(app)) == ["billing", "events", "training"]
     host = app.extensions["grappe.host"]
     one = Factory(app).cluster("one", modules=("billing", "events"))
@@ -315,35 +296,35 @@ def test_a_plugin_adds_hooks_that_another_implements(build):
     assert items == [("events item of one", 10)]
 
 
-def test_an_optional_implementation_is_fine_without_the_plugin_that_defines_the_hook(build):
-    app = build(make_billable_plugin("events", optional=True))
+def test_an_optional_implementation_is_fine_without_the_plugin_that_defines_the_hook(build_app):
+    app = build_app(make_billable_plugin("events", optional=True))
     assert loaded_names(app) == ["events"]
     assert not hasattr(app.extensions["grappe.host"].hook, "billing_billable_items") or \
         app.extensions["grappe.host"].hook.billing_billable_items.spec is None
 
 
-def test_a_mandatory_implementation_without_the_defining_plugin_is_a_broken_plugin(build):
-    app = build(make_billable_plugin("events", optional=False), make_plugin("fine"))
+def test_a_mandatory_implementation_without_the_defining_plugin_is_a_broken_plugin(build_app):
+    app = build_app(make_billable_plugin("events", optional=False), make_plugin("fine"))
     assert "implements 'billing_billable_items', which no hook specification declares" in error_of(app, "events")
     assert loaded_names(app) == ["fine"]
 
 
-def test_an_implementation_of_a_plugin_hook_with_a_wrong_signature_breaks_the_implementer(build):
+def test_an_implementation_of_a_plugin_hook_with_a_wrong_signature_breaks_the_implementer(build_app):
     @hookimpl(optionalhook=True)
     def billing_billable_items(cluster, period):
         return []
 
     # "aaa" comes before "billing" in load order: still checked against billing's spec
-    app = build(make_plugin("aaa", hooks={"billing_billable_items": billing_billable_items}), make_billing_plugin())
+    app = build_app(make_plugin("aaa", hooks={"billing_billable_items": billing_billable_items}), make_billing_plugin())
     assert loaded_names(app) == ["billing"]
     assert "period" in error_of(app, "aaa")
 
 
-def test_a_plugin_whose_addhooks_raises_is_broken(build):
+def test_a_plugin_whose_addhooks_raises_is_broken(build_app):
     @hookimpl
     def grappe_addhooks(pluginmanager):
         raise ImportError("its hookspecs module is missing")
 
-    app = build(make_plugin("definer", hooks={"grappe_addhooks": grappe_addhooks}), make_plugin("fine"))
+    app = build_app(make_plugin("definer", hooks={"grappe_addhooks": grappe_addhooks}), make_plugin("fine"))
     assert "could not register its hooks: ImportError: its hookspecs module is missing" in error_of(app, "definer")
     assert loaded_names(app) == ["fine"]
