@@ -17,6 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, make_url, select, text
 
+from core.auth import login_test_client
+
 from . import FIGURES
 from .context import Bench, PageMeasure
 from .stats import ratio, summary
@@ -230,17 +232,6 @@ class _ServerTimer:
         return [body]
 
 
-def _login(client, user) -> None:
-    from flask_login.utils import _create_identifier
-
-    with client.application.test_request_context(environ_base=client.environ_base):
-        ident = _create_identifier()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
-        sess["_id"] = ident
-
-
 def _get(client, timer: _ServerTimer, url: str, expect: int, label: str) -> float:
     response = client.get(url)
     if response.status_code != expect:
@@ -279,7 +270,7 @@ def _measure_pages(app, bench: Bench, bare_app, bare_timer, timer, repeat: int, 
         client = clients.get(user.id)
         if client is None:
             client = clients[user.id] = app.test_client()
-            _login(client, user)
+            login_test_client(client, user)
         bare_url = bare_urls.get(id(page))
         try:
             entry = _measure_page(client, timer, bare_client, bare_timer, page, bare_url, repeat)
@@ -542,7 +533,7 @@ def _throughput(app, bench: Bench, url: str, workdir: Path, echo) -> dict:
 
     client = app.test_client()
     client.environ_base["HTTP_USER_AGENT"] = USER_AGENT
-    _login(client, bench.users["manager"])
+    login_test_client(client, bench.users["manager"])
     cookie = client.get_cookie("session").value
     dialect = create_engine(url).dialect
     pages, bare_queries = [], []

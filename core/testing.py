@@ -89,14 +89,9 @@ class GrappeClient(FlaskClient):
             self.login_as(user)
 
     def login_as(self, user) -> None:
-        from flask_login.utils import _create_identifier
+        from .auth import login_test_client
 
-        with self.application.test_request_context(environ_base=self.environ_base):
-            ident = _create_identifier()
-        with self.session_transaction() as sess:
-            sess["_user_id"] = user.get_id()
-            sess["_fresh"] = True
-            sess["_id"] = ident
+        login_test_client(self, user)
 
     def run_wsgi_app(self, environ, buffered=False):
         outer = _cv_app.get(None)
