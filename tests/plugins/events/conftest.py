@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -19,6 +20,13 @@ from plugins.events.models import Event, Registration
 
 def aware(*args) -> datetime:
     return datetime(*args, tzinfo=timezone.utc)
+
+
+def ten_days_ahead(hour: int = 9, zone: str = "Europe/Paris") -> datetime:
+    """09:00 in the cluster's zone, ten days from now: a future event that starts and ends
+    on one day whatever the date, hour and time zone of the machine running the tests."""
+    local = datetime.now(ZoneInfo(zone)) + timedelta(days=10)
+    return local.replace(hour=hour, minute=0, second=0, microsecond=0).astimezone(timezone.utc)
 
 
 class EventsFactory:
@@ -42,7 +50,7 @@ class EventsFactory:
 
     def event(self, title="Plastics day", *, cluster=None, status="open", capacity=None, starts_at=None,
               hours=3, member_price="0", non_member_price="0", **fields) -> Event:
-        starts_at = starts_at or (datetime.now(timezone.utc).replace(microsecond=0, second=0) + timedelta(days=10))
+        starts_at = starts_at or ten_days_ahead()
         event = Event(cluster_id=(cluster or self.cluster).id, title=title, status=status, capacity=capacity,
                       starts_at=starts_at, ends_at=starts_at + timedelta(hours=hours), venue="Lyon",
                       member_price=Decimal(member_price), non_member_price=Decimal(non_member_price), **fields)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from decimal import Decimal
 
 import pytest
@@ -25,6 +26,8 @@ GOOD = {
     "non_member_price": "90.50",
     "description": "Hands-on session.",
 }
+
+PARIS = ZoneInfo("Europe/Paris")  # the test cluster's time zone
 
 
 def count_events() -> int:
@@ -76,8 +79,8 @@ def test_edit_event_and_capacity_increase_promotes(app, cluster, staff_client, e
     event = ev.event(capacity=1)
     ids = [services.register(event.id, pid, cluster=cluster, notify=False).registration_id for pid in ev.persons(3)]
     form = {**GOOD, "title": "Renamed", "capacity": "2",
-            "starts_at": event.starts_at.astimezone().strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": (event.ends_at + timedelta(days=1)).astimezone().strftime("%Y-%m-%dT%H:%M")}
+            "starts_at": event.starts_at.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": (event.ends_at + timedelta(days=1)).astimezone(PARIS).strftime("%Y-%m-%dT%H:%M")}
     r = staff_client.post(f"/alpha/events/{event.id}/edit", data=form)
     assert r.status_code == 302
     db.session.expire_all()
