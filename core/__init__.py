@@ -11,10 +11,12 @@ from .api import (
 )
 from .app import create_app
 from .audit import record as audit
-from .auth import Permission, can, new_api_token, public, requires
+from .auth import Permission, can, federation_admin_required, new_api_token, public, requires
+from .exports import export_response, unneutralize
 from .database import Base, ClusterScoped, UTCDateTime, db, utcnow
 from .hookspecs import hookimpl, hookspec
-from .forms import ConfirmForm, email_validator, iban_validator, siren_validator, siret_validator, vat_validator
+from .inputs import int_arg, page_arg
+from .forms import ConfirmForm, DecimalField, Form, email_validator, iban_validator, siren_validator, siret_validator, vat_validator
 from .jobs import enqueue
 from .models import ROLES, Cluster, Job, RoleAssignment, User
 from .plugins import Manifest
@@ -30,11 +32,12 @@ def with_appcontext(f):
 
 
 __all__ = [
-    "ROLES", "Cluster", "ConfirmForm", "Job", "RoleAssignment", "User", "cluster_hooks", "cluster_setting",
-    "email_validator", "enqueue", "iban_validator", "json_body", "new_api_token", "siren_validator",
+    "ROLES", "Cluster", "ConfirmForm", "DecimalField", "Form", "Job", "RoleAssignment", "User", "cluster_hooks", "cluster_setting",
+    "email_validator", "enqueue", "iban_validator", "int_arg", "page_arg", "json_body", "new_api_token", "siren_validator",
     "siret_validator", "vat_validator",
     "ApiBlueprint", "ApiError", "Base", "ClusterBlueprint", "ClusterScoped", "Manifest", "NavItem",
     "Page", "Permission", "SearchResult", "Setting", "TimelineEntry", "UTCDateTime", "Widget",
-    "api_paginate", "audit", "can", "create_app", "db", "form_errors", "hookimpl", "hookspec",
+    "api_paginate", "audit", "can", "create_app", "db", "export_response", "federation_admin_required",
+    "form_errors", "hookimpl", "hookspec", "unneutralize",
     "jsonable", "paginate", "public", "requires", "utcnow", "validate", "with_appcontext",
 ]

@@ -6,6 +6,7 @@ the page, so a record is checked the same way from the page, the API or an impor
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,6 +20,8 @@ from wtforms import fields as wtf
 from wtforms import validators as wtv
 
 API_PREFIX = "/api/v1"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_OFFSET = 10**9
 
 
 class ClusterBlueprint(Blueprint):
@@ -40,12 +43,15 @@ class ApiOperation:
 class ApiBlueprint(Blueprint):
     """A plugin's JSON API, mounted at ``/api/v1/<cluster>/<plugin>/``.
 
-    Declare each endpoint with :meth:`operation` so it appears in the OpenAPI
-    document with its request form.
+    With ``federation=True`` it is mounted at ``/api/v1/<plugin>/``: federation-wide
+    endpoints, without a cluster (mark them ``@federation_admin_required`` or with a
+    check of their own).  Declare each endpoint with :meth:`operation` so it appears in
+    the OpenAPI document with its request form.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, federation: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        self.federation = federation
         self.operations: list[ApiOperation] = []
 
     def operation(self, rule: str, *, methods=("GET",), summary: str = "", form: type | None = None,
@@ -76,12 +82,51 @@ class ApiError(HTTPException):
         return response
 
 
+MAX_JSON_DEPTH = 32
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_problem(value, depth: int = 0) -> str | None:
+    """Why a parsed body cannot be taken (too deep, invalid Unicode), or None.
+
+    Walks the value without recursion limits of its own: depth is bounded first.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if level > MAX_JSON_DEPTH:
+            return f"The body nests deeper than {MAX_JSON_DEPTH} levels."
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                if _SURROGATE.search(key):
+                    return "The body holds invalid Unicode (a lone surrogate)."
+                stack.append((sub, level + 1))
+        elif isinstance(item, list):
+            stack.extend((sub, level + 1) for sub in item)
+        elif isinstance(item, str) and _SURROGATE.search(item):
+            return "The body holds invalid Unicode (a lone surrogate)."
+    return None
+
+
 def json_body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None:
+    """The request's JSON object, or a 400: not JSON, not an object, nested deeper than
+    :data:`MAX_JSON_DEPTH`, ``NaN``/``Infinity``, invalid UTF-8 or lone surrogates."""
+    if not request.is_json:
         raise ApiError({"_body": ["The request body must be a JSON object (Content-Type: application/json)."]}, 400)
+    try:
+        data = json.loads(request.get_data(cache=True), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ApiError({"_body": [f"The body nests deeper than {MAX_JSON_DEPTH} levels."]}, 400) from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, a NaN, an integer of 4,300+ digits
+        raise ApiError({"_body": ["The request body is not valid JSON."]}, 400) from None
     if not isinstance(data, dict):
         raise ApiError({"_body": ["The request body must be a JSON object."]}, 400)
+    why = _json_problem(data)
+    if why:
+        raise ApiError({"_body": [why]}, 400)
     return data
 
 
@@ -174,11 +219,13 @@ def pagination_args(default_limit: int = 50, max_limit: int = 500) -> tuple[int,
     for name, default in (("limit", default_limit), ("offset", 0)):
         raw = request.args.get(name, "")
         try:
+            if len(raw) > 12:
+                raise ValueError
             values[name] = int(raw) if raw != "" else default
-            if values[name] < 0:
+            if not 0 <= values[name] <= MAX_OFFSET:
                 raise ValueError
         except ValueError:
-            errors[name] = ["Must be a non-negative integer."]
+            errors[name] = [f"Must be an integer from 0 to {MAX_OFFSET}."]
     if errors:
         raise ApiError(errors, 400)
     return min(values["limit"], max_limit) or default_limit, values["offset"]
@@ -209,28 +256,55 @@ def _unbound_fields(form_class) -> list[tuple[str, Any]]:
     return list(form._fields.items())
 
 
-def field_schema(fld) -> dict:
+def _coerces_to_int(fld) -> bool:
+    try:
+        return isinstance(fld.coerce("1"), int)
+    except Exception:  # noqa: BLE001 - a coerce function that refuses "1" is not an id
+        return False
+
+
+def field_schema(fld, dynamic_choices: bool = False) -> dict:
+    """The JSON schema of one form field, as the API accepts it.
+
+    :param dynamic_choices: the field's choices are computed per request (ids of this
+        cluster's records): no ``enum``, the type its ``coerce`` gives.
+    """
+    from .inputs import INT_MAX
+
     kind = type(fld)
-    if issubclass(kind, wtf.BooleanField):
+    own = getattr(fld, "openapi_schema", None)
+    if own is not None:
+        schema = dict(own)
+    elif issubclass(kind, wtf.BooleanField):
         schema = {"type": "boolean"}
     elif issubclass(kind, wtf.IntegerField):
-        schema = {"type": "integer"}
-    elif issubclass(kind, (wtf.DecimalField, wtf.FloatField)):
+        schema = {"type": "integer", "minimum": -INT_MAX - 1, "maximum": INT_MAX}
+    elif issubclass(kind, wtf.DecimalField):
+        places = fld.places if isinstance(fld.places, int) else 2
+        digits = getattr(fld, "digits", 12)
+        # a string keeps every digit; a JSON number is taken too (as its shortest text)
+        schema = {"type": ["string", "number"], "format": "decimal",
+                  "pattern": f"^-?[0-9]{{1,{digits - places}}}(\\.[0-9]{{1,{places}}})?$"}
+    elif issubclass(kind, wtf.FloatField):
         schema = {"type": "number"}
-    elif issubclass(kind, wtf.DateTimeLocalField) or issubclass(kind, wtf.DateTimeField):
-        schema = {"type": "string", "format": "date-time"}
-    elif issubclass(kind, wtf.DateField):
+    elif issubclass(kind, wtf.DateField):  # before DateTimeField: DateField is a subclass of it
         schema = {"type": "string", "format": "date"}
+    elif issubclass(kind, (wtf.DateTimeLocalField, wtf.DateTimeField)):
+        schema = {"type": "string", "format": "date-time"}
     elif issubclass(kind, wtf.EmailField):
         schema = {"type": "string", "format": "email"}
     elif issubclass(kind, wtf.SelectMultipleField):
-        schema = {"type": "array", "items": {"type": "string"}}
+        item = {"type": "integer", "minimum": 1, "maximum": INT_MAX} if _coerces_to_int(fld) else {"type": "string"}
+        schema = {"type": "array", "items": item}
+    elif issubclass(kind, wtf.SelectField) and dynamic_choices and _coerces_to_int(fld):
+        schema = {"type": ["integer", "null"], "minimum": 1, "maximum": INT_MAX}
     else:
         schema = {"type": "string"}
     choices = getattr(fld, "choices", None)
-    if choices and not callable(choices) and kind is not wtf.SelectMultipleField:
+    if (choices and not callable(choices) and not dynamic_choices and kind is not wtf.SelectMultipleField
+            and issubclass(kind, wtf.SelectField)):
         values = [str(c[0]) if isinstance(c, (tuple, list)) else str(c) for c in choices]
-        if values and issubclass(kind, wtf.SelectField):
+        if values:
             schema = {"type": "string", "enum": values}
     for v in fld.validators:
         if isinstance(v, wtv.Length):
@@ -243,6 +317,10 @@ def field_schema(fld) -> dict:
                 schema["minimum"] = v.min
             if v.max is not None:
                 schema["maximum"] = v.max
+    if schema.get("type") == "string" and "enum" not in schema and "format" not in schema:
+        from .forms import LONG_TEXT_MAX, TEXT_MAX
+
+        schema.setdefault("maxLength", LONG_TEXT_MAX if isinstance(fld, wtf.TextAreaField) else TEXT_MAX)
     if fld.description:
         schema["description"] = str(fld.description)
     label = getattr(fld, "label", None)
@@ -256,7 +334,9 @@ def form_schema(form_class) -> dict:
     for name, fld in _unbound_fields(form_class):
         if isinstance(fld, (wtf.SubmitField, wtf.HiddenField)) or name == "csrf_token":
             continue
-        props[name] = field_schema(fld)
+        unbound = getattr(form_class, name, None)
+        dynamic = isinstance(fld, wtf.SelectFieldBase) and "choices" not in getattr(unbound, "kwargs", {})
+        props[name] = field_schema(fld, dynamic_choices=dynamic)
         if any(isinstance(v, (wtv.DataRequired, wtv.InputRequired)) for v in fld.validators):
             required.append(name)
     schema = {"type": "object", "properties": props, "additionalProperties": False}
@@ -293,7 +373,7 @@ def openapi_document(app) -> dict:
         for conv, name in re.findall(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", rule.rule):
             params.append({"name": name, "in": "path", "required": True,
                            "schema": _CONVERTER_TYPES.get(conv, {"type": "string"})})
-        plugin = bp.name.split("_")[0]
+        plugin = app.extensions["grappe.blueprint_plugin"].get(bp.name, "core")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             operation: dict[str, Any] = {
                 "operationId": f"{rule.endpoint}.{method.lower()}",

@@ -12,11 +12,12 @@ from flask import Blueprint, Flask, g, has_request_context, jsonify, render_temp
 from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, NotFound
 
-from . import auth, builtin
+from . import auth, builtin, inputs
 from .api import API_PREFIX, ApiBlueprint, ClusterBlueprint
-from .database import db, default_database_url
+from .database import db, default_database_url, retry_when_sqlite_is_busy, unique_violation_errors
 from .modules import ModuleCache, enabled_modules, modules_version_subquery
 from .plugins import PluginHost
 
@@ -26,12 +27,18 @@ LANGUAGES = ("en", "fr")
 RESERVED_SLUGS = frozenset({"login", "logout", "admin", "api", "static", "account", "healthz"})
 
 
-def _secret_key(instance_path: str) -> str:
-    """GRAPPE_SECRET_KEY, else a random key kept in the instance folder (never a default)."""
+def _secret_key(instance_path: str, *, create: bool = True) -> str:
+    """GRAPPE_SECRET_KEY, else a random key kept in the instance folder (never a default).
+
+    With ``create=False`` (a command that only reads) a missing key file is not written:
+    the app gets a throwaway key, which signs nothing that outlives the command.
+    """
     key = os.environ.get("GRAPPE_SECRET_KEY")
     if key:
         return key
     path = Path(instance_path) / "secret_key"
+    if not path.exists() and not create:
+        return secrets.token_hex(32)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -45,10 +52,16 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
 
     :param test_config: settings that override the environment.
     :param plugins: plugin modules to load instead of the ``grappe.plugins`` entry points.
+
+    With ``READ_ONLY=True`` in ``test_config`` (the read-only commands) the app creates no
+    file: no instance folder, no secret key file, no job queue file.
     """
     instance = os.path.abspath(os.environ.get("GRAPPE_INSTANCE", "instance"))
     app = Flask(__name__, instance_path=instance, instance_relative_config=True)
-    Path(instance).mkdir(parents=True, exist_ok=True)
+    app.url_map.converters["int"] = inputs.IdConverter  # before any rule: ids fit an INTEGER column
+    read_only = bool((test_config or {}).get("READ_ONLY"))
+    if not read_only:
+        Path(instance).mkdir(parents=True, exist_ok=True)
     app.config.update(
         DATABASE_URL=os.environ.get("GRAPPE_DATABASE_URL") or default_database_url(instance),
         REDIS_URL=os.environ.get("GRAPPE_REDIS_URL", ""),
@@ -70,7 +83,7 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
     if test_config:
         app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = _secret_key(instance)
+        app.config["SECRET_KEY"] = _secret_key(instance, create=not read_only)
 
     db.init_app(app)
     host = PluginHost(explicit=plugins, core_plugins=[builtin])
@@ -124,6 +137,9 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
 
     jobs.init_app(app)
     _install_request_hooks(app)
+    if db.engine_for(app).dialect.name == "sqlite":
+        for endpoint, view in list(app.view_functions.items()):
+            app.view_functions[endpoint] = retry_when_sqlite_is_busy(view)
     for info in host.broken():
         app.logger.error("plugin '%s' is broken and not loaded: %s", info.name, info.error)
     return app
@@ -143,7 +159,8 @@ def _blueprints_refused(app: Flask, plugin: str, blueprints) -> str | None:
 
 def _register_plugin_blueprint(app: Flask, plugin: str, bp: Blueprint) -> None:
     if isinstance(bp, ApiBlueprint):
-        app.register_blueprint(bp, url_prefix=f"{API_PREFIX}/<cluster>/{plugin}")
+        app.register_blueprint(bp, url_prefix=f"{API_PREFIX}/{plugin}" if bp.federation
+                               else f"{API_PREFIX}/<cluster>/{plugin}")
         csrf.exempt(bp)
     elif isinstance(bp, ClusterBlueprint):
         app.register_blueprint(bp, url_prefix=f"/<cluster>/{plugin}")
@@ -196,10 +213,11 @@ def _install_request_hooks(app: Flask) -> None:
 
     @app.before_request
     def _gate():
-        """The one gate: cluster, module enabled, login, role and permission."""
+        """The one gate: input, cluster, module enabled, login, role and permission."""
         view = app.view_functions.get(request.endpoint or "")
         if view is None or request.endpoint == "static" or request.endpoint.endswith(".static"):
             return None  # static files are public: the login page needs its stylesheet
+        inputs.check_request()
         if auth.is_api_request():
             # the API authenticates by bearer token only: a browser's session cookie
             # never authorizes an API call (no CSRF through the API)
@@ -262,6 +280,19 @@ def _install_request_hooks(app: Flask) -> None:
         if _wants_json():
             return jsonify({"errors": {"_": [exc.description or exc.name]}}), exc.code
         return render_template("core/error.html", code=exc.code, message=exc.description), exc.code
+
+    @app.errorhandler(IntegrityError)
+    def _integrity_error(exc: IntegrityError):
+        # a unique constraint that fired at flush or commit (a race the form's own check
+        # could not see): the same field-level 422 as that check
+        db.session.rollback()
+        errors = unique_violation_errors(exc)
+        if errors is None:
+            return _server_error(exc)
+        if _wants_json():
+            return jsonify({"errors": errors}), 422
+        message = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())
+        return render_template("core/error.html", code=422, message=message), 422
 
     @app.errorhandler(Exception)
     def _server_error(exc):

@@ -23,6 +23,7 @@ from .forms import (
     AccountForm, ClusterCreateForm, ClusterProfileForm, ConfirmForm, LoginForm, RoleForm,
 )
 from .hookspecs import hookimpl
+from .inputs import page_arg
 from .models import ROLES, AuditEntry, Cluster, ClusterSetting, Job, RoleAssignment, User
 from .ui import NavItem, Page, Widget, paginate
 
@@ -108,11 +109,6 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def _page_arg() -> int:
-    try:
-        return max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        return 1
 
 
 # -- authentication --------------------------------------------------------------
@@ -215,7 +211,7 @@ def audit():
         stmt = stmt.where(AuditEntry.object_type == filters["object_type"])
     if filters["user"]:
         stmt = stmt.join(User, User.id == AuditEntry.user_id).where(User.email.contains(filters["user"].lower()))
-    page = paginate(db.session, stmt, page=_page_arg(), per_page=current_app.config["PAGE_SIZE"])
+    page = paginate(db.session, stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
     actions = db.session.execute(select(AuditEntry.action).where(AuditEntry.cluster_id == g.cluster.id).distinct()).scalars().all()
     return render_template("core/audit.html", page=page, filters=filters, actions=sorted(actions))
 
@@ -223,7 +219,7 @@ def audit():
 @bp.route("/<cluster>/jobs")
 def jobs():
     stmt = select(Job).where(Job.cluster_id == g.cluster.id).order_by(Job.created_at.desc(), Job.id.desc())
-    page = paginate(db.session, stmt, page=_page_arg(), per_page=current_app.config["PAGE_SIZE"])
+    page = paginate(db.session, stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
     return render_template("core/jobs.html", page=page)
 
 

@@ -40,29 +40,55 @@ def _missing_table(exc: Exception) -> bool:
 
     if not isinstance(exc, DBAPIError):
         return False
-    return "no such table" in str(exc.orig) or type(exc.orig).__name__ == "UndefinedTable"
+    return ("no such table" in str(exc.orig) or "unable to open database file" in str(exc.orig)
+            or type(exc.orig).__name__ == "UndefinedTable")
 
 
-def _app():
+def _app(read_only: bool = False):
     obj = click.get_current_context().find_root().obj
     if obj is None or "app" not in obj:
         from .app import create_app
 
-        app = create_app()
+        app = create_app(_read_only_config() if read_only else None)
         click.get_current_context().find_root().obj = {"app": app}
         return app
     return obj["app"]
 
 
-def with_app(f):
-    """Run the command inside an app context."""
+def _read_only_config() -> dict:
+    """The app of a command that only reads creates no file, the SQLite database included.
 
-    @functools.wraps(f)
-    def wrapper(*args, **kwargs):
-        with _app().app_context():
-            return f(*args, **kwargs)
+    A missing SQLite file is opened read-only (``mode=ro``): connecting fails with "unable
+    to open database file" instead of creating an empty database in the current folder.
+    """
+    from sqlalchemy.engine import make_url
 
-    return wrapper
+    from .database import default_database_url
+
+    config: dict = {"READ_ONLY": True}
+    instance = os.path.abspath(os.environ.get("GRAPPE_INSTANCE", "instance"))
+    url = make_url(os.environ.get("GRAPPE_DATABASE_URL") or default_database_url(instance))
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not url.database.startswith("file:") and not Path(url.database).exists():
+        config["DATABASE_URL"] = f"sqlite:///file:{Path(url.database).resolve()}?mode=ro&uri=true"
+    return config
+
+
+def with_app(f=None, *, read_only: bool = False):
+    """Run the command inside an app context.
+
+    ``@with_app(read_only=True)`` for a command that only reads: it creates no file
+    (no instance folder, secret key, job queue or SQLite database).
+    """
+    def decorate(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            with _app(read_only).app_context():
+                return f(*args, **kwargs)
+
+        return wrapper
+
+    return decorate(f) if f is not None else decorate
 
 
 @click.group(cls=GrappeGroup)
@@ -91,7 +117,7 @@ def db_upgrade():
 
 
 @db_group.command("current")
-@with_app
+@with_app(read_only=True)
 def db_current():
     """Show each history's current revision."""
     from . import migrate
@@ -116,7 +142,7 @@ def db_revision(owner, message, empty):
 
 
 @db_group.command("check")
-@with_app
+@with_app(read_only=True)
 def db_check():
     """Fail when some model differs from the migrated schema."""
     from . import migrate
@@ -157,7 +183,7 @@ def clusters_create(slug, name, timezone, language):
 
 
 @clusters.command("list")
-@with_app
+@with_app(read_only=True)
 def clusters_list():
     """List clusters and their modules."""
     from .models import Cluster
@@ -183,7 +209,7 @@ def modules():
 
 @modules.command("list")
 @click.option("--cluster", "slug", help="Show which modules this cluster has enabled.")
-@with_app
+@with_app(read_only=True)
 def modules_list(slug):
     """List installed modules (and broken ones, with the reason)."""
     host = current_app.extensions["grappe.host"]
@@ -347,7 +373,7 @@ def users_activate(email):
 
 
 @users.command("list")
-@with_app
+@with_app(read_only=True)
 def users_list():
     """List accounts and their roles."""
     from .models import User
@@ -391,7 +417,7 @@ def _user(email):
 
 @tokens.command("list")
 @click.argument("email")
-@with_app
+@with_app(read_only=True)
 def tokens_list(email):
     """List a user's tokens (never their values)."""
     from .models import ApiToken
@@ -459,23 +485,31 @@ def worker(workers):
 @click.option("--port", default=5000, show_default=True)
 @click.option("--no-serve", is_flag=True, help="Build the demo database and stop.")
 @click.option("--seed", default=2008, show_default=True)
-def demo(host, port, no_serve, seed):
-    """Build a fresh demo federation in ./instance and serve it."""
+@click.option("--database-url", default=None, metavar="URL",
+              help="Build the demo in this database (e.g. PostgreSQL) instead of instance/demo.sqlite3; "
+                   "it must hold no cluster. GRAPPE_DATABASE_URL is never used by the demo.")
+def demo(host, port, no_serve, seed, database_url):
+    """Build a fresh demo federation (instance/demo.sqlite3) and serve it."""
     from .demo import build_demo
 
     # plain http on 127.0.0.1: cookies without the Secure flag, for this app only
     config = {"SESSION_COOKIE_SECURE": False, "REMEMBER_COOKIE_SECURE": False}
-    # Always its own SQLite file: GRAPPE_DATABASE_URL (maybe production) is never touched.
-    instance = Path(os.environ.get("GRAPPE_INSTANCE", "instance")).resolve()
-    instance.mkdir(parents=True, exist_ok=True)
-    demo_db = instance / "demo.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
-    config["DATABASE_URL"] = f"sqlite:///{demo_db}"
+    if database_url:
+        config["DATABASE_URL"] = database_url
+    else:
+        # its own SQLite file, rebuilt each time: GRAPPE_DATABASE_URL (maybe production) is never touched
+        instance = Path(os.environ.get("GRAPPE_INSTANCE", "instance")).resolve()
+        instance.mkdir(parents=True, exist_ok=True)
+        demo_db = instance / "demo.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{demo_db}{suffix}").unlink(missing_ok=True)
+        config["DATABASE_URL"] = f"sqlite:///{demo_db}"
     from .app import create_app
 
     app = create_app(config)
     with app.app_context():
+        if database_url:
+            _refuse_a_database_with_clusters()
         logins = build_demo(random.Random(seed), echo=click.echo)
     click.echo("")
     click.echo("Demo logins (passwords are new each time):")
@@ -485,6 +519,20 @@ def demo(host, port, no_serve, seed):
         return
     click.echo(f"\nGrappe demo on http://{host}:{port}/  (Ctrl+C to stop)")
     _serve(app, host, port)
+
+
+def _refuse_a_database_with_clusters() -> None:
+    """The demo is written into an empty database only: it never mixes with real data."""
+    from sqlalchemy import func, inspect
+
+    from .models import Cluster
+
+    if Cluster.__tablename__ in inspect(db.engine).get_table_names():
+        count = db.session.execute(select(func.count()).select_from(Cluster)).scalar_one()
+        db.session.rollback()
+        if count:
+            raise click.ClickException(
+                f"this database holds {count} cluster(s): the demo is built in an empty database only")
 
 
 @cli.command()

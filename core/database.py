@@ -10,14 +10,21 @@ isolation lives; views never filter by cluster themselves.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import random
+import re
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from flask import current_app, g, has_app_context
+from flask import current_app, g, has_app_context, has_request_context
 from sqlalchemy import (
+    Column,
     DateTime,
+    Index,
+    UniqueConstraint,
     ForeignKey,
     MetaData,
     create_engine,
@@ -25,6 +32,7 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -182,6 +190,10 @@ class Database:
     def engine(self) -> Engine:
         return current_app.extensions["grappe.db"]["engine"]
 
+    @staticmethod
+    def engine_for(app) -> Engine:
+        return app.extensions["grappe.db"]["engine"]
+
     @property
     def session(self) -> Session:
         if not has_app_context():
@@ -224,6 +236,104 @@ class Database:
 
 
 db = Database()
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?:index '(?P<index>[^']+)'|(?P<columns>[\w., ]+))")
+
+
+def _unique_columns(exc: IntegrityError) -> list[Column] | None:
+    """The columns of the unique constraint or index an IntegrityError names, or None."""
+    orig = exc.orig
+    tables = Base.metadata.tables
+    diag = getattr(orig, "diag", None)
+    if diag is not None:  # psycopg
+        if getattr(orig, "sqlstate", None) != "23505":
+            return None
+        name, table = diag.constraint_name, tables.get(diag.table_name or "")
+        candidates = [table] if table is not None else list(tables.values())
+        for t in candidates:
+            for item in [*t.constraints, *t.indexes]:
+                if item.name == name and isinstance(item, (UniqueConstraint, Index)):
+                    return [c for c in item.columns if isinstance(c, Column)] or None
+        return None
+    found = _SQLITE_UNIQUE.search(str(orig))
+    if found is None:
+        return None
+    if found.group("index"):
+        for t in tables.values():
+            for index in t.indexes:
+                if index.name == found.group("index"):
+                    return [c for c in index.columns if isinstance(c, Column)] or None
+        return None
+    columns = []
+    for qualified in found.group("columns").split(","):
+        table_name, _, column_name = qualified.strip().rpartition(".")
+        table = tables.get(table_name)
+        if table is None or column_name not in table.c:
+            return None
+        columns.append(table.c[column_name])
+    return columns
+
+
+def unique_violation_errors(exc: IntegrityError) -> dict[str, list[str]] | None:
+    """Field-level errors for a unique constraint that fired, or None for other errors.
+
+    The field is the column's ``info["field"]`` or its name (forms name fields after
+    columns); of a constraint over several columns, the last one that is not
+    ``cluster_id`` (``(cluster_id, name)`` -> ``name``). The message is the column's
+    ``info["unique_message"]``, else a generic one.
+    """
+    from flask_babel import gettext
+
+    columns = _unique_columns(exc)
+    if not columns:
+        return None
+    named = [c for c in columns if c.name != "cluster_id"] or columns
+    column = named[-1]
+    field = column.info.get("field", column.name)
+    message = column.info.get("unique_message") or gettext("This value is already used by another record.")
+    return {field: [str(message)]}
+
+
+# -- SQLite: a transaction that read, then could not take the write lock ----------------
+SQLITE_BUSY_RETRIES = 5
+
+
+@event.listens_for(Session, "after_commit")
+def _note_commit(_session) -> None:
+    if has_request_context():
+        g._grappe_committed = True
+
+
+def _sqlite_busy(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def retry_when_sqlite_is_busy(view):
+    """Run a view again when SQLite refused its write lock and nothing was committed yet.
+
+    On SQLite a transaction that has read (a form's duplicate check) and then writes
+    fails at once with "database is locked" when another connection committed in
+    between: its snapshot is stale and cannot become a write. Nothing was written, so the
+    request runs again, from a fresh snapshot (where the form now sees the other row and
+    answers its field-level 422). A view that committed something before failing is not
+    run again (the error stands).
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        for attempt in range(SQLITE_BUSY_RETRIES + 1):
+            g._grappe_committed = False
+            try:
+                return view(*args, **kwargs)
+            except OperationalError as exc:
+                if not _sqlite_busy(exc) or g.get("_grappe_committed") or attempt == SQLITE_BUSY_RETRIES:
+                    raise
+                db.session.rollback()
+                time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper
 
 
 def changes_of(obj) -> dict[str, list]:

@@ -57,7 +57,10 @@ def init_app(app: Flask) -> None:
         huey = RedisHuey(app.config.get("JOBS_QUEUE_NAME", "grappe"), url=app.config["REDIS_URL"])
     else:
         path = app.config.get("JOBS_SQLITE_PATH") or str(Path(app.instance_path) / "jobs.sqlite3")
-        huey = SqliteHuey("grappe", filename=path)
+        if app.config.get("READ_ONLY") and not Path(path).exists():
+            huey = MemoryHuey("grappe")  # a command that only reads enqueues nothing: no queue file
+        else:
+            huey = SqliteHuey("grappe", filename=path)
 
     @huey.task(name="grappe.run_job")
     def run_job(job_id: int) -> None:

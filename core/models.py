@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -32,7 +33,8 @@ class Cluster(Base):
     __audit_cluster__ = "id"  # changes of a cluster show in its own audit log
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True, info={
+        "unique_message": _l("A cluster has this slug already.")})
     name: Mapped[str] = mapped_column(String(200))
     legal_name: Mapped[str] = mapped_column(String(200), default="")
     street: Mapped[str] = mapped_column(String(200), default="")
@@ -109,7 +111,8 @@ class User(Base):
     __audit_exclude__ = ("password_hash", "failed_logins", "locked_until", "last_login_at")
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, info={
+        "unique_message": _l("A user has this e-mail already.")})
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(5), default="")

@@ -9,6 +9,8 @@ from typing import Any, Callable
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+MAX_PAGE = 1_000_000
+
 
 @dataclass(frozen=True)
 class NavItem:
@@ -93,7 +95,7 @@ def paginate(session, stmt, *, page: int, per_page: int = 50, sort: str = "",
         column = sortable.get(key)
         if column is not None:
             stmt = stmt.order_by(None).order_by(column.desc() if sort.startswith("-") else column.asc())
-    page = max(1, page)
+    page = min(max(1, page), MAX_PAGE)  # a huge ?page= is the last page, never an overflowing OFFSET
     total = session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one() if count else 0
     items = session.execute(stmt.limit(per_page).offset((page - 1) * per_page)).scalars().all()
     return Page(items=list(items), total=total, page=page, per_page=per_page, sort=sort)

@@ -277,3 +277,57 @@ def test_tokens_revoke_stops_the_api_and_users_deactivate_closes_the_account(gra
     assert grappe("tokens", "revoke", "u@example.org").exit_code == 0
     assert api(second) == 401
     assert_one_line_error(grappe("users", "deactivate", "ghost@example.org"), "no account")
+
+
+_CLEAN_ENV = {"GRAPPE_INSTANCE": None, "GRAPPE_DATABASE_URL": None, "GRAPPE_REDIS_URL": None,
+              "GRAPPE_SECRET_KEY": None}
+
+
+@pytest.mark.parametrize("args", [
+    ["modules", "list"], ["clusters", "list"], ["users", "list"], ["tokens", "list", "u@example.org"],
+    ["db", "current"], ["db", "check"],
+    ["modules", "list", "--cluster", "one"],
+])
+def test_a_read_only_command_creates_nothing_in_the_folder_it_runs_from(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, args, env=_CLEAN_ENV)
+    assert list(tmp_path.iterdir()) == [], (result.output, list(tmp_path.rglob("*")))
+    if args == ["modules", "list"]:  # needs no database: it lists what is installed
+        assert result.exit_code == 0, result.output
+        assert re.search(r"^crm\s", result.output, re.M), result.output
+    else:  # the others say the database is not set up, in one line
+        assert result.exit_code != 0
+        assert "grappe db upgrade" in result.output and "Traceback" not in result.output, result.output
+
+
+def test_a_read_only_command_on_a_set_up_instance_writes_no_key_and_no_queue(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(cli, ["db", "upgrade"], env=_CLEAN_ENV).exit_code == 0
+    assert CliRunner().invoke(cli, ["clusters", "create", "one", "--name", "One"], env=_CLEAN_ENV).exit_code == 0
+    instance = tmp_path / "instance"
+    for name in ("secret_key", "jobs.sqlite3"):
+        (instance / name).unlink()
+    before = sorted(p.name for p in instance.iterdir())
+    result = CliRunner().invoke(cli, ["clusters", "list"], env=_CLEAN_ENV)
+    assert result.exit_code == 0 and re.search(r"^one\s+One", result.output, re.M), result.output
+    assert sorted(p.name for p in instance.iterdir()) == before
+
+
+def test_grappe_demo_builds_in_the_database_named_by_its_option(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "elsewhere.sqlite3"
+    env = dict(_CLEAN_ENV, GRAPPE_DATABASE_URL=f"sqlite:///{tmp_path / 'production.sqlite3'}")
+    result = CliRunner().invoke(cli, ["demo", "--no-serve", "--database-url", f"sqlite:///{target}"], env=env)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "production.sqlite3").exists()
+    assert not (tmp_path / "instance" / "demo.sqlite3").exists()
+    app = make_test_app(f"sqlite:///{target}", str(tmp_path / "instance"))
+    with app.app_context():
+        slugs = set(db.session.execute(select(Cluster.slug)).scalars())
+    assert len(slugs) >= 3, slugs
+
+    # a second run refuses: the database holds clusters now, and it is left as it was
+    again = CliRunner().invoke(cli, ["demo", "--no-serve", "--database-url", f"sqlite:///{target}"], env=env)
+    assert again.exit_code != 0 and "holds" in again.output, again.output
+    with app.app_context():
+        assert set(db.session.execute(select(Cluster.slug)).scalars()) == slugs

@@ -1,4 +1,5 @@
-"""The CRM's JSON API (blueprint ``crm_api``, mounted at ``/api/v1/<cluster>/crm/``).
+"""The CRM's JSON API (blueprint ``crm_api``, mounted at ``/api/v1/<cluster>/crm/``, and
+``crm_federation_api``, federation-wide, at ``/api/v1/crm/``).
 
 Bodies are validated by the same forms as the pages (``core.validate``); errors are
 ``422 {"errors": {field: [messages]}}``.  Organizations and persons are visible to
@@ -13,9 +14,10 @@ from flask import g, jsonify, request
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from werkzeug.datastructures import MultiDict
 
-from core import ApiBlueprint, ApiError, db, jsonable, requires, validate
-from core import api_paginate
+from core import ApiBlueprint, ApiError, db, federation_admin_required, jsonable, requires, validate
+from core import api_paginate, int_arg
 
 from . import filters as crm_filters
 from . import services
@@ -42,6 +44,8 @@ from .models import (
 )
 
 api = ApiBlueprint("crm_api", __name__)
+# federation-wide endpoints (no cluster), at /api/v1/crm/: a federation admin's actions
+federation_api = ApiBlueprint("crm_federation_api", __name__, federation=True)
 
 _PAGING = ("limit", "offset", "sort")
 
@@ -216,10 +220,7 @@ def organization_matching(org_id: int):
     direction = request.args.get("direction", "needs")
     if direction not in ("needs", "offers"):
         raise ApiError({"direction": ["Must be 'needs' or 'offers'."]}, 400)
-    raw = request.args.get("competence", "")
-    if raw and not raw.isdigit():
-        raise ApiError({"competence": ["Must be a competence id."]}, 400)
-    results = services.match(org_id, direction=direction, competence_id=int(raw) if raw else None,
+    results = services.match(org_id, direction=direction, competence_id=int_arg("competence"),
                              cluster_id=g.cluster.id)
     return jsonify({"items": [{"organization": {"id": r["organization"].id, "name": r["organization"].name},
                                "overlap": r["overlap"], "competences": r["competences"], "member": r["member"],
@@ -290,10 +291,18 @@ def person_consent(person_id: int):
     return jsonify({"purpose": rec.purpose, "status": rec.status, "at": jsonable(rec.at), "method": rec.method}), 201
 
 
-@api.operation("/persons/<int:person_id>/export", summary="Everything held about a person (right of access)")
+@api.operation("/persons/<int:person_id>/export", summary="A person's shared identity data and this cluster's "
+               "records about them")
 @requires("crm.erase")
 def person_export(person_id: int):
     return jsonify(services.export_person(_get(Person, person_id)))
+
+
+@federation_api.operation("/persons/<int:person_id>/subject-access", summary="Everything held about a person in "
+                          "every cluster (right of access); federation admins only")
+@federation_admin_required
+def person_subject_access(person_id: int):
+    return jsonify(services.export_person(_get(Person, person_id), all_clusters=True))
 
 
 @api.operation("/persons/<int:person_id>/erase", methods=["POST"], summary="Anonymize a person (right to erasure)")
@@ -312,11 +321,9 @@ def person_erase(person_id: int):
 @api.operation("/memberships", summary="This cluster's memberships (organization_id, status)", paginated=True)
 def memberships():
     stmt = select(Membership).order_by(Membership.start_date.desc(), Membership.id)
-    raw = request.args.get("organization_id", "")
-    if raw:
-        if not raw.isdigit():
-            raise ApiError({"organization_id": ["Must be an id."]}, 400)
-        stmt = stmt.where(Membership.organization_id == int(raw))
+    organization_id = int_arg("organization_id")
+    if organization_id is not None:
+        stmt = stmt.where(Membership.organization_id == organization_id)
     status = request.args.get("status", "")
     if status:
         from .models import MEMBERSHIP_STATUSES
@@ -360,11 +367,9 @@ def membership_delete(membership_id: int):
 @api.operation("/interactions", summary="This cluster's interactions (organization_id)", paginated=True)
 def interactions():
     stmt = select(Interaction).order_by(Interaction.date.desc(), Interaction.id.desc())
-    raw = request.args.get("organization_id", "")
-    if raw:
-        if not raw.isdigit():
-            raise ApiError({"organization_id": ["Must be an id."]}, 400)
-        stmt = stmt.where(Interaction.organization_id == int(raw))
+    organization_id = int_arg("organization_id")
+    if organization_id is not None:
+        stmt = stmt.where(Interaction.organization_id == organization_id)
     return jsonify(api_paginate(db.session, stmt, interaction_json))
 
 
@@ -453,7 +458,9 @@ def segment_create():
     bad = sorted(set(filters) - set(crm_filters.FILTER_KEYS))
     if bad:
         raise ApiError({f"filters.{k}": ["Unknown filter."] for k in bad}, 422)
-    ff = OrganizationFilterForm(formdata=None, data={k: str(v) for k, v in filters.items() if v is not None})
+    # formdata, not data=: Optional() skips every check of a field without raw input
+    ff = OrganizationFilterForm(formdata=MultiDict(
+        (k, v if isinstance(v, str) else str(v)) for k, v in filters.items() if v is not None))
     if not ff.validate():
         raise ApiError({f"filters.{k}": [str(m) for m in v] for k, v in ff.errors.items()}, 422)
     segment = Segment(name=form.name.data, filters=ff.values, created_by_id=current_user.id)

@@ -1,9 +1,11 @@
-"""Export of filtered lists to CSV and XLSX (the columns an import reads back)."""
+"""The rows of filtered lists for the exports (the columns an import reads back).
+
+The files themselves are written by ``core.export_response`` (CSV or XLSX, formulas
+neutralized).
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Iterator
 
 from sqlalchemy import select
@@ -71,30 +73,3 @@ def person_rows(query: str = "", function: str = "") -> Iterator[list]:
             yield [p.id, p.first_name, p.last_name, p.email or "", p.phone, p.job_title, p.function, p.language,
                    oid, oname, siren, role]
 
-
-def to_csv(header, rows) -> Iterator[str]:
-    """CSV text in chunks (UTF-8 with BOM so spreadsheet programs read the accents)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    writer.writerow(header)
-    for n, row in enumerate(rows, 1):
-        writer.writerow(row)
-        if n % 1000 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
-
-
-def to_xlsx(header, rows, title: str) -> bytes:
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()

@@ -10,7 +10,6 @@ from datetime import date
 
 from flask import has_request_context, url_for
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from markupsafe import Markup
 from sqlalchemy import select
@@ -27,7 +26,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
-from core import db
+from core import Form, db
 from core import email_validator, siren_validator, siret_validator, vat_validator
 
 from . import filters as crm_filters
@@ -153,18 +152,19 @@ class CheckboxListField(SelectMultipleField):
 
 
 # -- organizations -------------------------------------------------------------------
-class OrganizationForm(FlaskForm):
+class OrganizationForm(Form):
     """An organization's identity, classification and address."""
 
     legal_name = StringField(_l("Legal name"), validators=[DataRequired(), Length(max=200)], filters=[_strip])
     trade_name = StringField(_l("Trade name"), validators=[Optional(), Length(max=200)], filters=[_strip])
-    siren = StringField(_l("SIREN"), validators=[Optional(), siren_validator],
+    siren = StringField(_l("SIREN"), validators=[Optional(), Length(max=20), siren_validator],
                         description=_l("9 digits (France); taken from the SIRET when empty."))
-    siret = StringField(_l("SIRET"), validators=[Optional(), siret_validator])
-    vat_number = StringField(_l("EU VAT number"), validators=[Optional(), vat_validator], filters=[_upper])
+    siret = StringField(_l("SIRET"), validators=[Optional(), Length(max=30), siret_validator])
+    vat_number = StringField(_l("EU VAT number"), validators=[Optional(), Length(max=30), vat_validator],
+                             filters=[_upper])
     kind = ChoiceField(_l("Kind"), choices=_choices(ORGANIZATION_KINDS), default="company")
     sector = StringField(_l("Sector (NACE code)"), filters=[_strip], validators=[
-        Optional(), Regexp(NACE_CODE.pattern, message=_l("A NACE code such as 29 or 29.10 (or 29.10Z)."))],
+        Optional(), Length(max=10), Regexp(NACE_CODE.pattern, message=_l("A NACE code such as 29 or 29.10 (or 29.10Z)."))],
         description=_l("e.g. 22.29 for plastic products, 29.10 for motor vehicles"))
     size_band = ChoiceField(_l("Employees"), choices=_choices(SIZE_BANDS, ""), default="")
     street = StringField(_l("Street"), validators=[Optional(), Length(max=200)], filters=[_strip])
@@ -230,7 +230,7 @@ class OrganizationForm(FlaskForm):
 
 
 # -- persons -------------------------------------------------------------------------
-class PersonForm(FlaskForm):
+class PersonForm(Form):
     """A person's identity and contact details, and their main organization."""
 
     first_name = StringField(_l("First name"), validators=[Optional(), Length(max=100)], filters=[_strip])
@@ -270,7 +270,7 @@ class PersonForm(FlaskForm):
             raise ValidationError(_l("No organization has this id."))
 
 
-class PersonLinkForm(FlaskForm):
+class PersonLinkForm(Form):
     """Link a person to one more organization."""
 
     organization_id = IntegerField(_l("Organization (id)"), validators=[DataRequired(), NumberRange(min=1)])
@@ -282,7 +282,7 @@ class PersonLinkForm(FlaskForm):
             raise ValidationError(_l("No organization has this id."))
 
 
-class ConsentForm(FlaskForm):
+class ConsentForm(Form):
     """A consent given or withdrawn: for what, when and how."""
 
     purpose = ChoiceField(_l("Purpose"), choices=_choices(CONSENT_PURPOSES), validators=[DataRequired()])
@@ -297,7 +297,7 @@ class ConsentForm(FlaskForm):
 
 
 # -- memberships and interactions ------------------------------------------------------
-class MembershipForm(FlaskForm):
+class MembershipForm(Form):
     """An organization's membership of the current cluster over a period."""
 
     organization_id = IntegerField(_l("Organization (id)"), validators=[DataRequired(), NumberRange(min=1)])
@@ -316,7 +316,7 @@ class MembershipForm(FlaskForm):
             raise ValidationError(_l("The end comes before the start."))
 
 
-class InteractionForm(FlaskForm):
+class InteractionForm(Form):
     """A visit, call, meeting, e-mail or note about an organization."""
 
     organization_id = IntegerField(_l("Organization (id)"), validators=[DataRequired(), NumberRange(min=1)])
@@ -341,14 +341,14 @@ class InteractionForm(FlaskForm):
                                          ids=", ".join(str(i) for i in sorted(ids - found))))
 
 
-class FollowUpForm(FlaskForm):
+class FollowUpForm(Form):
     """Mark a follow-up done (or not)."""
 
     follow_up_done = BooleanField(_l("Follow-up done"))
 
 
 # -- competences ---------------------------------------------------------------------
-class CompetenceForm(FlaskForm):
+class CompetenceForm(Form):
     """A brick of know-how in the shared vocabulary."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)], filters=[_strip])
@@ -369,7 +369,7 @@ class CompetenceForm(FlaskForm):
             raise ValidationError(_l("This competence is in the vocabulary already."))
 
 
-class OrganizationCompetenceForm(FlaskForm):
+class OrganizationCompetenceForm(Form):
     """Add a competence or a need to an organization (an existing one, or a new name)."""
 
     competence_id = IntegerField(_l("Competence (id)"), validators=[Optional(), NumberRange(min=1)])
@@ -388,7 +388,7 @@ class OrganizationCompetenceForm(FlaskForm):
 
 
 # -- filters and segments ---------------------------------------------------------------
-class OrganizationFilterForm(FlaskForm):
+class OrganizationFilterForm(Form):
     """The filters of the organization list (query string), also saved as segments."""
 
     class Meta:
@@ -397,7 +397,7 @@ class OrganizationFilterForm(FlaskForm):
     q = StringField(_l("Search"), validators=[Optional(), Length(max=200)])
     kind = ChoiceField(_l("Kind"), choices=_choices(ORGANIZATION_KINDS, _l("any")), default="")
     sector = StringField(_l("Sector"), validators=[
-        Optional(), Regexp(r"^\d{1,2}(\.\d{0,2}[A-Z]?)?$", message=_l("A NACE code or its start, e.g. 29 or 22.2."))])
+        Optional(), Length(max=10), Regexp(r"^\d{1,2}(\.\d{0,2}[A-Z]?)?$", message=_l("A NACE code or its start, e.g. 29 or 22.2."))])
     size = ChoiceField(_l("Employees"), choices=_choices(SIZE_BANDS, _l("any")), default="")
     country = StringField(_l("Country"), filters=[_upper], validators=[
         Optional(), Regexp(r"^[A-Z]{2}$", message=_l("Two letters, e.g. FR or AT."))])
@@ -423,7 +423,7 @@ class OrganizationFilterForm(FlaskForm):
         return crm_filters.clean({name: self[name].data for name in crm_filters.FILTER_KEYS})
 
 
-class SegmentForm(FlaskForm):
+class SegmentForm(Form):
     """Save the current filters under a name."""
 
     name = StringField(_l("Segment name"), validators=[DataRequired(), Length(max=120)], filters=[_strip])
@@ -436,7 +436,7 @@ class SegmentForm(FlaskForm):
             raise ValidationError(_l("This cluster has a segment with this name already."))
 
 
-class ImportForm(FlaskForm):
+class ImportForm(Form):
     """Upload a CSV or XLSX file of organizations or persons."""
 
     file = FileField(_l("File (CSV or XLSX, at most 50 MB)"), validators=[

@@ -33,10 +33,10 @@ def grappe_permissions():
 
 @hookimpl
 def grappe_blueprints():
-    from .api_views import api
-    from .views import bp
+    from .api_views import api, federation_api
+    from .views import bp, federation_bp
 
-    return [bp, api]
+    return [bp, api, federation_bp, federation_api]
 
 
 @hookimpl

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, select, text, update
 from werkzeug.datastructures import MultiDict
 
-from core import audit, db, utcnow
+from core import audit, db, unneutralize, utcnow
 
 from .models import (
     ORGANIZATION_KINDS,
@@ -226,7 +226,8 @@ def read_table(data: bytes, filename: str, report: ImportReport, delimiter: str 
     lines = text.splitlines()
     reader = csv.reader(lines, delimiter=report.delimiter, strict=True)
     try:
-        rows = list(reader)
+        # a cell our export neutralized ("'=...", "'+33 ...") comes back as it was typed
+        rows = [[unneutralize(cell) for cell in row] for row in reader]
     except csv.Error as exc:
         raise ImportRefused(_("The CSV is malformed near line %(line)s: %(why)s", line=reader.line_num, why=str(exc)))
     if not rows or not any(c.strip() for c in rows[0]):

@@ -105,9 +105,12 @@ class Organization(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     legal_name: Mapped[str] = mapped_column(String(200))
     trade_name: Mapped[str] = mapped_column(String(200), default="")
-    siren: Mapped[str | None] = mapped_column(String(9), unique=True, default=None)
-    siret: Mapped[str | None] = mapped_column(String(14), unique=True, default=None)
-    vat_number: Mapped[str | None] = mapped_column(String(20), unique=True, default=None)
+    siren: Mapped[str | None] = mapped_column(String(9), unique=True, default=None, info={
+        "unique_message": _l("An organization with this SIREN exists already.")})
+    siret: Mapped[str | None] = mapped_column(String(14), unique=True, default=None, info={
+        "unique_message": _l("An organization with this SIRET exists already.")})
+    vat_number: Mapped[str | None] = mapped_column(String(20), unique=True, default=None, info={
+        "unique_message": _l("An organization with this VAT number exists already.")})
     kind: Mapped[str] = mapped_column(String(20), default="company")
     sector: Mapped[str] = mapped_column(String(10), default="", index=True)  # NACE code, e.g. 29.10
     size_band: Mapped[str] = mapped_column(String(10), default="")
@@ -167,7 +170,8 @@ class Person(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100))
-    email: Mapped[str | None] = mapped_column(String(254), unique=True, default=None)  # lowercased
+    email: Mapped[str | None] = mapped_column(String(254), unique=True, default=None, info={  # lowercased
+        "unique_message": _l("A person with this e-mail exists already.")})
     phone: Mapped[str] = mapped_column(String(40), default="")
     job_title: Mapped[str] = mapped_column(String(150), default="")
     function: Mapped[str] = mapped_column(String(20), default="")
@@ -338,7 +342,8 @@ class Segment(ClusterScoped, Base):
     __table_args__ = (UniqueConstraint("cluster_id", "name", name="uq_crm_segment_cluster_name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(120), info={
+        "unique_message": _l("This cluster has a segment with this name already.")})
     filters: Mapped[dict] = mapped_column(JSON, default=dict)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("core_user.id", ondelete="SET NULL"), default=None, index=True)

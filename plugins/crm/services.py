@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 
-from core import audit, db, utcnow
+from core import Cluster, audit, db, utcnow
 
 from .models import (
     CONSENT_PURPOSES,
@@ -221,16 +221,28 @@ def consent_state(person_id: int) -> dict[str, ConsentRecord | None]:
 
 
 # -- data subject rights --------------------------------------------------------------
-def export_person(person: Person) -> dict:
-    """Everything the CRM holds about a person, as JSON-able data (right of access)."""
+def export_person(person: Person, *, all_clusters: bool = False) -> dict:
+    """What the CRM holds about a person, as JSON-able data (right of access).
+
+    A cluster's export (the default, in a cluster's request or job) holds the shared
+    identity data (the person, their organizations, their consents, all federation-wide)
+    and that cluster's own records only: the core scopes the interactions to the current
+    cluster.  ``all_clusters=True`` is the full subject-access export, every cluster's
+    records included: a federation admin's action (GDPR art. 15).
+    """
+    if not all_clusters and db.session.info.get("cluster_id") is None:
+        raise RuntimeError("a cluster's export of a person needs a current cluster (or all_clusters=True)")
     consents = db.session.execute(select(ConsentRecord).where(ConsentRecord.person_id == person.id)
                                   .order_by(ConsentRecord.at, ConsentRecord.id)).scalars().all()
     met = db.session.execute(
-        select(Interaction.id, Interaction.cluster_id, Interaction.kind, Interaction.date, Interaction.subject)
+        select(Interaction.id, Interaction.cluster_id, Cluster.slug, Interaction.kind, Interaction.date,
+               Interaction.subject)
         .join(InteractionPerson, InteractionPerson.interaction_id == Interaction.id)
+        .join(Cluster, Cluster.id == Interaction.cluster_id)
         .where(InteractionPerson.person_id == person.id)
-        .order_by(Interaction.date).execution_options(all_clusters=True)).all()
+        .order_by(Interaction.date, Interaction.id).execution_options(all_clusters=all_clusters)).all()
     return {
+        "scope": "federation" if all_clusters else "cluster",
         "id": person.id,
         "first_name": person.first_name,
         "last_name": person.last_name,
@@ -249,7 +261,8 @@ def export_person(person: Person) -> dict:
         "consents": [
             {"purpose": c.purpose, "status": c.status, "at": c.at.isoformat(), "method": c.method} for c in consents],
         "interactions": [
-            {"id": i.id, "cluster_id": i.cluster_id, "kind": i.kind, "date": i.date.isoformat(), "subject": i.subject}
+            {"id": i.id, "cluster_id": i.cluster_id, "cluster": i.slug, "kind": i.kind, "date": i.date.isoformat(),
+             "subject": i.subject}
             for i in met],
     }
 

@@ -1,17 +1,18 @@
-"""CRM pages (blueprint ``crm``, mounted at ``/<cluster>/crm/``): thin handlers over services."""
+"""CRM pages (blueprint ``crm``, mounted at ``/<cluster>/crm/``, and ``crm_federation``, the
+federation admin's pages at ``/admin/crm/``): thin handlers over services."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 
-from core import ClusterBlueprint, can, db, requires
-from core import ConfirmForm
+from core import ClusterBlueprint, can, db, export_response, federation_admin_required, requires
+from core import ConfirmForm, int_arg, page_arg
 
 from . import services
 from .forms import (
@@ -46,6 +47,8 @@ from .nace import sector_label
 
 bp = ClusterBlueprint("crm", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static")
+# federation-wide pages (no cluster): a federation admin's actions on the shared CRM
+federation_bp = Blueprint("crm_federation", __name__, url_prefix="/admin/crm")
 
 
 @bp.app_template_filter("crm_sector")
@@ -87,11 +90,6 @@ def _labels():
     }
 
 
-def _page_arg() -> int:
-    try:
-        return max(1, min(int(request.args.get("page", "1")), 100000))
-    except ValueError:
-        return 1
 
 
 def _get_or_404(model, ident):
@@ -126,7 +124,7 @@ def organizations():
         return render_template("crm/organizations.html", form=form, page=None, statuses={}, counts={},
                                segment_form=SegmentForm()), 400
     sort = request.args.get("sort", "name")
-    page = services.organization_list(form.values, g.cluster.id, sort=sort, page=_page_arg())
+    page = services.organization_list(form.values, g.cluster.id, sort=sort, page=page_arg())
     ids = [o.id for o in page.items]
     return render_template("crm/organizations.html", form=form, page=page, sort=sort,
                            statuses=services.membership_status_by_org(ids), counts=services.person_counts(ids),
@@ -364,7 +362,7 @@ def persons():
     if function not in PERSON_FUNCTIONS:
         function = ""
     sort = request.args.get("sort", "name")
-    page = services.person_list(query, function=function, sort=sort, page=_page_arg())
+    page = services.person_list(query, function=function, sort=sort, page=page_arg())
     return render_template("crm/persons.html", page=page, query=query, function=function, sort=sort)
 
 
@@ -372,8 +370,8 @@ def persons():
 @requires("crm.edit")
 def person_new():
     form = PersonForm()
-    if request.method == "GET" and request.args.get("organization_id", "").isdigit():
-        form.organization_id.data = int(request.args["organization_id"])
+    if request.method == "GET":
+        form.organization_id.data = int_arg("organization_id")
     org = db.session.get(Organization, form.organization_id.data) if form.organization_id.data else None
     if form.validate_on_submit():
         person = services.apply_person_form(Person(), form)
@@ -464,9 +462,20 @@ def person_unlink(person_id: int, org_id: int):
 @bp.route("/persons/<int:person_id>/export.json")
 @requires("crm.erase")
 def person_export(person_id: int):
+    """The shared identity data and this cluster's records about a person."""
     person = _get_or_404(Person, person_id)
     response = jsonify(services.export_person(person))
-    response.headers["Content-Disposition"] = f'attachment; filename="person-{person.id}.json"'
+    response.headers["Content-Disposition"] = f'attachment; filename="person-{person.id}-{g.cluster.slug}.json"'
+    return response
+
+
+@federation_bp.route("/persons/<int:person_id>/subject-access.json")
+@federation_admin_required
+def person_subject_access(person_id: int):
+    """Everything held about a person in every cluster (right of access, GDPR art. 15)."""
+    person = _get_or_404(Person, person_id)
+    response = jsonify(services.export_person(person, all_clusters=True))
+    response.headers["Content-Disposition"] = f'attachment; filename="person-{person.id}-subject-access.json"'
     return response
 
 
@@ -559,8 +568,7 @@ def matching(org_id: int):
     direction = request.args.get("direction", "needs")
     if direction not in ("needs", "offers"):
         direction = "needs"
-    competence_id = request.args.get("competence", "")
-    competence_id = int(competence_id) if competence_id.isdigit() else None
+    competence_id = int_arg("competence")
     mine = services.organization_competences(org.id)
     results = services.match(org.id, direction=direction, competence_id=competence_id, cluster_id=g.cluster.id)
     return render_template("crm/matching.html", org=org, direction=direction, competence_id=competence_id,
@@ -569,17 +577,7 @@ def matching(org_id: int):
 
 # -- exports -------------------------------------------------------------------------
 def _export_response(fmt: str, header, rows, name: str):
-    from flask import Response, stream_with_context
-
-    from . import exporting
-
-    stamp = date.today().isoformat()
-    if fmt == "csv":
-        return Response(stream_with_context(exporting.to_csv(header, rows)), mimetype="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.csv"'})
-    return Response(exporting.to_xlsx(header, rows, name),
-                    mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.xlsx"'})
+    return export_response(fmt, header, rows, filename=f"{name}-{date.today().isoformat()}", sheet=name)
 
 
 @bp.route("/organizations/export.<fmt>")

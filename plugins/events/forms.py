@@ -14,11 +14,9 @@ from decimal import Decimal
 from flask import g
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import (
     BooleanField,
-    DecimalField,
     EmailField,
     Field,
     IntegerField,
@@ -31,7 +29,7 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import DateTimeLocalInput
 
-from core import RoleAssignment, User, db, email_validator
+from core import DecimalField, Form, RoleAssignment, User, db, email_validator
 
 from .models import EVENT_KINDS, EVENT_STATUSES, REGISTRATION_STATUSES
 from .services import cluster_tz
@@ -51,6 +49,8 @@ class LocalDateTimeField(Field):
     """A date and time in the cluster's time zone; ``data`` is an aware UTC datetime."""
 
     widget = DateTimeLocalInput()
+    openapi_schema = {"type": "string", "format": "date-time",
+                      "description": "RFC 3339; without an offset, in the cluster's time zone."}
 
     def __init__(self, label=None, validators=None, **kwargs):
         super().__init__(label, validators, **kwargs)
@@ -89,7 +89,7 @@ class LocalDateTimeField(Field):
         self.data = value.astimezone(timezone.utc)
 
 
-class EventForm(FlaskForm):
+class EventForm(Form):
     """An event: what, when, where, how many seats, at what price."""
 
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)], filters=[_strip])
@@ -154,11 +154,11 @@ def topic_choices() -> list[tuple[int, str]]:
         return []
 
 
-class EventStatusForm(FlaskForm):
+class EventStatusForm(Form):
     status = SelectField(_l("Status"), choices=list(EVENT_STATUSES.items()), validators=[DataRequired()])
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(Form):
     """Register a CRM person (staff, API)."""
 
     person_id = IntegerField(_l("Person"), validators=[InputRequired(), NumberRange(min=1)])
@@ -206,7 +206,7 @@ class PersonIdsField(SelectMultipleField):
             raise ValidationError(_("Not a person id: %(values)s.", values=", ".join(self.invalid[:10])))
 
 
-class BulkRegistrationForm(FlaskForm):
+class BulkRegistrationForm(Form):
     """Register several CRM persons at once (staff page, API): all of them, or none."""
 
     MAX = 5000
@@ -230,12 +230,12 @@ class BulkRegistrationForm(FlaskForm):
                                      ids=", ".join(f"#{i}" for i in missing[:10])))
 
 
-class RegistrationStatusForm(FlaskForm):
+class RegistrationStatusForm(Form):
     status = SelectField(_l("Status"), choices=list(REGISTRATION_STATUSES.items()), validators=[DataRequired()])
     no_mail = BooleanField(_l("Do not send an e-mail"))
 
 
-class InvitationForm(FlaskForm):
+class InvitationForm(Form):
     """Invite a CRM segment or hand-picked persons (consent is checked when sending)."""
 
     segment_id = SelectField(_l("Segment"), coerce=_optional_int, validate_choice=True)
@@ -274,7 +274,7 @@ def _lower(value):
     return value.strip().lower() if isinstance(value, str) else value
 
 
-class PublicRegistrationForm(FlaskForm):
+class PublicRegistrationForm(Form):
     """The public registration page (no login); ``website`` is a honeypot left empty by people."""
 
     first_name = StringField(_l("First name"), validators=[DataRequired(), Length(max=100)], filters=[_strip])

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core import ApiBlueprint, ClusterBlueprint, ConfirmForm, Page, User, can, db, paginate, requires, utcnow
+from core import ApiBlueprint, ClusterBlueprint, ConfirmForm, Page, User, can, db, page_arg, paginate, requires, utcnow
 from plugins.crm import api as crm
 
 from . import display, mail, services
@@ -85,11 +85,6 @@ def _labels():
     }
 
 
-def _page_arg() -> int:
-    try:
-        return max(1, min(int(request.args.get("page", "1")), 100000))
-    except ValueError:
-        return 1
 
 
 def _event_or_404(event_id: int) -> Event:
@@ -167,7 +162,7 @@ def event_filters(args) -> tuple[object, dict, list[str]]:
 @bp.route("/")
 def index():
     stmt, filters, errors = event_filters(request.args)
-    page = paginate(db.session, stmt, page=_page_arg(), per_page=current_app.config["PAGE_SIZE"])
+    page = paginate(db.session, stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
     counts = services.status_counts(e.id for e in page.items)
     return render_template("events/index.html", page=page, filters=filters, errors=errors, counts=counts,
                            seats_taken=services.seats_taken), 400 if errors else 200
@@ -239,7 +234,7 @@ def registration_filters(event: Event, args):
 def registration_page(event: Event, args) -> dict:
     """One page of an event's registrations with their persons (one CRM call for the page)."""
     stmt, filters, errors = registration_filters(event, args)
-    page = paginate(db.session, stmt, page=_page_arg(), per_page=current_app.config["PAGE_SIZE"])
+    page = paginate(db.session, stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
     persons = crm.get_persons(r.person_id for r in page.items)
     orgs = crm.organization_names(r.organization_id for r in page.items)
     return {"regs": page, "persons": persons, "orgs": orgs, "reg_filters": filters, "errors": errors}
@@ -455,7 +450,7 @@ def remind(event_id: int):
 def outbox():
     entries = mail.outbox_list(g.cluster)
     per_page = current_app.config["PAGE_SIZE"]
-    page_no = _page_arg()
+    page_no = page_arg()
     page = Page(items=entries[(page_no - 1) * per_page: page_no * per_page], total=len(entries), page=page_no,
                 per_page=per_page)
     headers = mail.outbox_headers(g.cluster, [e.name for e in page.items])

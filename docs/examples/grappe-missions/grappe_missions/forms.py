@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, IntegerField, StringField
+from wtforms import DateField, IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Regexp, ValidationError
 
+from core import DecimalField, Form
 
-class MissionForm(FlaskForm):
+
+class MissionForm(Form):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     country = StringField(_l("Country (ISO code)"),
                           validators=[DataRequired(), Regexp(r"^[A-Za-z]{2}$", message=_l("Two letters, e.g. JP."))])
     starts_on = DateField(_l("First day"), validators=[DataRequired()])
     ends_on = DateField(_l("Last day"), validators=[DataRequired()])
     places = IntegerField(_l("Places"), default=10, validators=[DataRequired(), NumberRange(min=1, max=500)])
-    price = DecimalField(_l("Price per company"), places=2, default=0,
+    price = DecimalField(_l("Price per company"), places=2, digits=10, default=0,  # Numeric(10, 2)
                          validators=[NumberRange(min=0)])
 
     def validate_country(self, field):
