@@ -44,7 +44,7 @@ from .models import (
     Person,
 )
 from .nace import NACE_CODE
-from .services import descendants_of
+from .services import hierarchy_problem
 
 
 def _strip(value):
@@ -211,11 +211,18 @@ class OrganizationForm(Form):
     def validate_parent_id(self, field):
         if field.data is None or field.errors:
             return
-        if self.current_id is not None and (field.data == self.current_id
-                                            or field.data in descendants_of(self.current_id)):
-            raise ValidationError(_l("An organization cannot belong to itself or to one of its subsidiaries."))
-        if self.check_duplicates and not _organization_exists(field.data):  # imports check their lot at once
+        if self.current_id is not None and field.data == field.object_data:
+            return  # unchanged: an organization caught in a loop written before stays editable
+        if not self.check_duplicates:  # imports check their lot at once (hierarchy_problems)
+            return
+        if field.data != self.current_id and not _organization_exists(field.data):
             raise ValidationError(_l("No organization has this id."))
+        # what the hierarchy says now; services.set_parent checks again under its lock
+        names = (self._fields.get("trade_name"), self._fields.get("legal_name"))
+        problem = hierarchy_problem(self.current_id, field.data,
+                                    name=next((f.data for f in names if f is not None and f.data), ""))
+        if problem:
+            raise ValidationError(problem)
 
     def validate(self, extra_validators=None):
         ok = super().validate(extra_validators)
