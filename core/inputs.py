@@ -3,12 +3,14 @@
 Form fields are checked by :class:`core.Form`; the JSON body by :func:`core.json_body`.
 This module holds the rest of the boundary: :func:`check_request` (called by the gate for
 every request) refuses control characters in the query string and the URL, and
-:func:`int_arg` / :func:`page_arg` read integers from the query string within range.
+:func:`int_arg` / :func:`page_arg` read integers from the query string within range, and
+:func:`safe_next` checks a ``next`` address before a redirect.
 """
 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from flask import request
 from werkzeug.exceptions import BadRequest, NotFound
@@ -63,3 +65,18 @@ def page_arg(name: str = "page") -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         return 1
     return max(1, min(int(raw), MAX_PAGE))
+
+
+def safe_next(target: str | None, default: str | None = None) -> str | None:
+    """``target`` when it is a path on this site, else ``default`` (no open redirect).
+
+    Browsers read ``/\\host`` as ``//host`` and drop tabs and newlines, so those are refused too.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if any(c == "\\" or ord(c) < 32 or ord(c) == 127 for c in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target

@@ -6,14 +6,13 @@ JSON API in :mod:`.apiviews`; all share the blueprints defined here.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core import ApiBlueprint, ClusterBlueprint, ConfirmForm, Page, User, can, db, page_arg, paginate, requires, utcnow
+from core import ApiBlueprint, ClusterBlueprint, ConfirmForm, Page, User, can, db, page_arg, paginate, requires, safe_next, utcnow
 from plugins.crm import api as crm
 
 from . import display, mail, services
@@ -92,14 +91,6 @@ def _event_or_404(event_id: int) -> Event:
     if event is None:
         abort(404)
     return event
-
-
-def _safe_next(default: str) -> str:
-    target = request.values.get("next", "")
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
-        return target
-    return default
 
 
 def _status_code(form) -> int:
@@ -378,7 +369,7 @@ def registration_status(registration_id: int):
     ).scalar_one_or_none()
     if reg is None:
         abort(404)
-    back = _safe_next(url_for("events.event", event_id=reg.event_id))
+    back = safe_next(request.values.get("next"), url_for("events.event", event_id=reg.event_id))
     if not form.validate_on_submit():
         flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(back), 303

@@ -268,3 +268,13 @@ def test_title_search_treats_wildcards_as_text(app, cluster, staff_client, ev):
     page = staff_client.get("/alpha/events/?q=%25").get_data(as_text=True)
     assert "Other day" not in page
     assert "Other day" not in staff_client.get("/alpha/search?q=_").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["/\\evil.example/", "/\t/evil.example/", "//evil.example/", "javascript:alert(1)"])
+def test_a_status_change_never_redirects_off_site(app, cluster, staff_client, ev, target):
+    event = ev.event(capacity=5)
+    reg = services.register(event.id, ev.person(), cluster=cluster, notify=False)
+    r = staff_client.post(f"/alpha/events/registrations/{reg.registration_id}/status",
+                          data={"status": "attended", "next": target})
+    assert r.status_code in (302, 303)
+    assert r.headers["Location"].endswith(f"/alpha/events/{event.id}"), r.headers["Location"]
