@@ -4,7 +4,9 @@ The bench builds a fresh database, a deterministic synthetic federation loaded t
 Grappe's own validating paths (each plugin loads its part through the
 ``grappe_bench_load`` hook), then measures load throughput, back-office pages and
 platform costs (plugins add theirs through ``grappe_bench_measure``).  See
-docs/performance.md.  Nothing here is imported by the app itself.
+docs/performance.md.  Nothing here is imported by the app itself: the bench declares its
+hooks (:mod:`bench.hookspecs`, added when it runs) and its command (:mod:`bench.cli`, an
+entry point of the ``grappe.commands`` group) itself.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, inspect, make_url, select, text
 
 from core.auth import login_test_client
 
-from . import FIGURES
+from . import FIGURES, hookspecs
 from .context import Bench, PageMeasure
 from .stats import ratio, summary
 
@@ -413,6 +413,9 @@ def _run(scale, db_url, out, repeat, seed, echo, started, workdir, plugins, http
 
     app = _make_app(url, workdir, plugins)
     host = app.extensions["grappe.host"]
+    # the bench's own hooks: the core does not know them; each plugin's implementations are
+    # checked against them now, and a misfit is reported broken below
+    host.add_hookspecs(hookspecs)
     plugin_names = [i.name for i in host.loaded()]
     echo(f"  plugins: {', '.join(plugin_names) or '-'}")
     broken = {i.name: i.error for i in host.broken()}

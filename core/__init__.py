@@ -17,7 +17,7 @@ from .database import Base, ClusterScoped, UTCDateTime, db, utcnow
 from .hookspecs import hookimpl, hookspec
 from .inputs import int_arg, page_arg, safe_next
 from .forms import ConfirmForm, DecimalField, Form, email_validator, iban_validator, siren_validator, siret_validator, vat_validator
-from .jobs import enqueue
+from .jobs import JobFailed, enqueue, find_job
 from .models import ROLES, Cluster, Job, RoleAssignment, User
 from .plugins import Manifest
 from .toolkit import cluster_hooks, cluster_setting
@@ -33,7 +33,7 @@ def with_appcontext(f):
 
 __all__ = [
     "ROLES", "Cluster", "ConfirmForm", "DecimalField", "Form", "Job", "RoleAssignment", "User", "cluster_hooks", "cluster_setting",
-    "email_validator", "enqueue", "iban_validator", "int_arg", "page_arg", "json_body", "safe_next", "new_api_token", "siren_validator",
+    "email_validator", "enqueue", "find_job", "JobFailed", "iban_validator", "int_arg", "page_arg", "json_body", "safe_next", "new_api_token", "siren_validator",
     "siret_validator", "vat_validator",
     "ApiBlueprint", "ApiError", "Base", "ClusterBlueprint", "ClusterScoped", "Manifest", "NavItem",
     "Page", "Permission", "SearchResult", "Setting", "TimelineEntry", "UTCDateTime", "Widget",

@@ -269,7 +269,7 @@ def field_schema(fld, dynamic_choices: bool = False) -> dict:
     :param dynamic_choices: the field's choices are computed per request (ids of this
         cluster's records): no ``enum``, the type its ``coerce`` gives.
     """
-    from .inputs import INT_MAX
+    from .forms import INT_MAX  # what the form checks (core.inputs imports this module: not from there)
 
     kind = type(fld)
     own = getattr(fld, "openapi_schema", None)

@@ -14,6 +14,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, builtin, inputs
 from .api import API_PREFIX, ApiBlueprint, ClusterBlueprint
@@ -24,7 +25,6 @@ from .plugins import PluginHost
 csrf = CSRFProtect()
 
 LANGUAGES = ("en", "fr")
-RESERVED_SLUGS = frozenset({"login", "logout", "admin", "api", "static", "account", "healthz"})
 
 
 def _secret_key(instance_path: str, *, create: bool = True) -> str:
@@ -79,11 +79,26 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
         MAX_CONTENT_LENGTH=60 * 1024 * 1024,
         BABEL_DEFAULT_LOCALE="en",
         PAGE_SIZE=50,
+        # sign-in throttling (core.auth): failures/seconds per e-mail and per address, longest wait
+        LOGIN_ACCOUNT_LIMIT=os.environ.get("GRAPPE_LOGIN_ACCOUNT_LIMIT") or auth.THROTTLE_DEFAULTS["LOGIN_ACCOUNT_LIMIT"],
+        LOGIN_ADDRESS_LIMIT=os.environ.get("GRAPPE_LOGIN_ADDRESS_LIMIT") or auth.THROTTLE_DEFAULTS["LOGIN_ADDRESS_LIMIT"],
+        LOGIN_FIRST_DELAY=auth.THROTTLE_DEFAULTS["LOGIN_FIRST_DELAY"],
+        LOGIN_MAX_DELAY=os.environ.get("GRAPPE_LOGIN_MAX_DELAY") or auth.THROTTLE_DEFAULTS["LOGIN_MAX_DELAY"],
+        # proxies in front that append to X-Forwarded-For (nginx: 1); 0 trusts no such header
+        PROXY_COUNT=os.environ.get("GRAPPE_PROXY_COUNT") or 0,
     )
     if test_config:
         app.config.update(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(instance, create=not read_only)
+    auth.throttle_rules(app.config)  # a malformed setting stops the start, not the first sign-in
+    proxies = str(app.config["PROXY_COUNT"])
+    if not proxies.isdigit():
+        raise ValueError(f"GRAPPE_PROXY_COUNT must be a number of proxies (0, 1...), not {proxies!r}")
+    if int(proxies):
+        # the client's address (request.remote_addr, which sign-in throttling counts by) is
+        # the one the last trusted proxy saw, not the proxy's own
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(proxies))
 
     db.init_app(app)
     host = PluginHost(explicit=plugins, core_plugins=[builtin])

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import math
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, g, jsonify, make_response, redirect, request, url_for
 from flask_login import LoginManager, current_user
-from sqlalchemy import select, update
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import and_, case, delete, literal, or_, select, update
 from sqlalchemy.orm import selectinload
 
-from .database import db, utcnow
-from .models import ROLE_RANK, ROLES, ApiToken, RoleAssignment, User
+from .audit import record
+from .database import UTCDateTime, db, utcnow
+from .models import ROLE_RANK, ROLES, ApiToken, LoginThrottle, RoleAssignment, User
 
 _hasher = PasswordHasher()
 _fast_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
@@ -29,8 +31,6 @@ def _current_hasher() -> PasswordHasher:
         return _fast_hasher
     return _hasher
 
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=5)
 MIN_PASSWORD_LENGTH = 10
 
 
@@ -110,29 +110,208 @@ def user_for_token(token: str) -> User | None:
 
 
 # -- login throttling ---------------------------------------------------------
-def is_locked(user: User) -> bool:
-    return user.locked_until is not None and user.locked_until > utcnow()
+# Failed sign-ins are counted twice, atomically, in core_login_throttle: against the e-mail
+# typed (a keyed hash of it, whether an account has it or not: the answers never tell
+# accounts apart) and against the source address. A key's failures are forgotten after a
+# window without any; from the limit on, each failure makes the next attempts of that key
+# wait, 1 s, 2 s, 4 s... up to a few minutes, and attempts made while waiting are refused
+# before the password is checked. Nobody is locked out for long: when the wait is over,
+# the right password works again. See docs/admin.md.
+THROTTLE_DEFAULTS = {
+    "LOGIN_ACCOUNT_LIMIT": "5/900",   # failures of one e-mail / window in seconds
+    "LOGIN_ADDRESS_LIMIT": "20/900",  # failures from one address / window in seconds
+    "LOGIN_FIRST_DELAY": 1,           # seconds of the first wait, doubled at each failure
+    "LOGIN_MAX_DELAY": 300,           # the longest wait, in seconds
+}
+_THROTTLE = LoginThrottle.__table__
 
 
-def register_failure(user: User) -> bool:
-    """Count a failed attempt (atomically: several workers share the count); True when it locks."""
-    db.session.execute(
-        update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
-        .execution_options(synchronize_session=False)
-    )
-    failures = db.session.execute(select(User.failed_logins).where(User.id == user.id)).scalar_one()
-    set_committed_value(user, "failed_logins", failures)
-    if failures < MAX_FAILED_LOGINS:
-        return False
-    user.locked_until = utcnow() + LOCKOUT
-    user.failed_logins = 0
-    return True
+@dataclass(frozen=True)
+class ThrottleRule:
+    """``limit`` failures of one key allowed per ``window``, then waits doubling up to ``max_delay``."""
+
+    kind: str  # "account" or "address"
+    limit: int
+    window: timedelta
+    first_delay: float
+    max_delay: float
+
+    def delay_after(self, failures: int) -> timedelta | None:
+        """The wait imposed by the ``failures``-th failure of a window, or None (below the limit)."""
+        if failures < self.limit:
+            return None
+        seconds = self.first_delay * 2 ** min(failures - self.limit, 40)
+        return timedelta(seconds=min(seconds, self.max_delay))
 
 
-def register_success(user: User) -> None:
-    user.failed_logins = 0
-    user.locked_until = None
+def throttle_rules(config=None) -> tuple[ThrottleRule, ThrottleRule]:
+    """The account and the address rules from the app config (``LOGIN_*``); ValueError if malformed."""
+    config = current_app.config if config is None else config
+
+    def number(name: str) -> float:
+        raw = config.get(name, THROTTLE_DEFAULTS[name])
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = -1.0
+        if not value > 0:
+            raise ValueError(f"{name} must be a positive number of seconds, not {raw!r}")
+        return value
+
+    first, most = number("LOGIN_FIRST_DELAY"), number("LOGIN_MAX_DELAY")
+    if most < first:
+        raise ValueError(f"LOGIN_MAX_DELAY ({most:g}) is shorter than LOGIN_FIRST_DELAY ({first:g})")
+    rules = []
+    for kind, name in (("account", "LOGIN_ACCOUNT_LIMIT"), ("address", "LOGIN_ADDRESS_LIMIT")):
+        raw = str(config.get(name, THROTTLE_DEFAULTS[name]))
+        try:
+            limit, window = (int(part) for part in raw.split("/"))
+        except ValueError:
+            limit = window = 0
+        if limit < 1 or window < 1:
+            raise ValueError(f"{name} must be FAILURES/SECONDS, e.g. {THROTTLE_DEFAULTS[name]!r}, not {raw!r}")
+        rules.append(ThrottleRule(kind, limit, timedelta(seconds=window), first, most))
+    return rules[0], rules[1]
+
+
+def throttle_now() -> datetime:
+    """The throttle's clock (tests replace it: ``monkeypatch.setattr(core.auth, "throttle_now", ...)``)."""
+    return utcnow()
+
+
+def _throttle_key(kind: str, value: str) -> str:
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def _throttle_counters(email: str, address: str) -> list[tuple[ThrottleRule, str, str]]:
+    """(rule, key, clear value) of the e-mail's and the address's counters."""
+    account, by_address = throttle_rules()
+    return [(account, _throttle_key("account", email), email),
+            (by_address, _throttle_key("address", address), address)]
+
+
+def _throttle_audit(session, action: str, rule: ThrottleRule, key: str, value: str, user: User | None,
+                    what: str) -> None:
+    """An audit entry about a counter: the account's, else the hashed e-mail's or the address's."""
+    if rule.kind == "account" and user is not None:
+        record(action, object_type="core.user", object_id=user.id, user_id=user.id,
+               summary=f"{user.email}: {what}", session=session)
+    elif rule.kind == "account":  # no account has this e-mail: it is not written down
+        record(action, object_type="core.login_throttle", object_id=f"account:{key[:16]}",
+               summary=f"unknown e-mail #{key[:16]}: {what}", session=session)
+    else:
+        record(action, object_type="core.login_throttle", object_id=f"address:{key[:16]}",
+               summary=f"address {value}: {what}", session=session)
+
+
+def _end_read_transaction() -> None:
+    """End the request session's read-only transaction before a write transaction of its own."""
+    session = db.session
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()  # nothing to write; expire_on_commit is off, loaded objects stay usable
+
+
+def _seconds(delta: timedelta) -> int:
+    return max(1, math.ceil(delta.total_seconds()))
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = _seconds(delta)
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def login_refusal(email: str, address: str, user: User | None = None, *, now: datetime) -> int:
+    """Seconds this attempt must wait (0: check the password), counting and auditing a refusal.
+
+    :param email: the normalized e-mail typed (an account has it or not: the same answer).
+    :param user: the account with that e-mail, if any (named in the audit entries).
+    """
+    counters = _throttle_counters(email, address)
+    rows = {(kind, key): until for kind, key, until in db.session.execute(
+        select(_THROTTLE.c.kind, _THROTTLE.c.key, _THROTTLE.c.blocked_until).where(or_(
+            *(and_(_THROTTLE.c.kind == rule.kind, _THROTTLE.c.key == key) for rule, key, _ in counters))))}
+    waiting = [(rule, key, value, rows[(rule.kind, key)]) for rule, key, value in counters
+               if rows.get((rule.kind, key)) is not None and rows[(rule.kind, key)] > now]
+    if not waiting:
+        return 0
+    wait = _seconds(max(until for *_, until in waiting) - now)
+    _end_read_transaction()
+    with db.write_transaction() as session:
+        for rule, key, value, until in waiting:
+            refused = session.execute(
+                update(_THROTTLE).where(_THROTTLE.c.kind == rule.kind, _THROTTLE.c.key == key)
+                .values(refused=_THROTTLE.c.refused + 1).returning(_THROTTLE.c.refused)
+            ).scalar_one_or_none()
+            # the 1st, 10th, 100th... attempt refused during one wait: a flood of refused
+            # attempts cannot flood the audit log
+            if refused is not None and str(refused).rstrip("0") == "1":
+                _throttle_audit(session, "login_throttled", rule, key, value, user,
+                                f"sign-in refused without checking the password ({refused} during this wait), "
+                                f"{_seconds(until - now)} s left")
+    return wait
+
+
+def _count_failure(session, rule: ThrottleRule, key: str, now: datetime) -> int:
+    """Add one failure to a counter, in one statement (INSERT ... ON CONFLICT DO UPDATE), and
+    return its count: exact however many workers count at once, on SQLite and PostgreSQL."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - Grappe runs on SQLite and PostgreSQL
+        raise NotImplementedError(f"login throttling on {dialect}")
+    at = literal(now, UTCDateTime())
+    expired = _THROTTLE.c.last_failure_at <= now - rule.window  # a whole window without a failure: start again
+    stmt = insert(_THROTTLE).values(kind=rule.kind, key=key, failures=1, refused=0, first_failure_at=now,
+                                    last_failure_at=now, blocked_until=None)
+    stmt = stmt.on_conflict_do_update(index_elements=[_THROTTLE.c.kind, _THROTTLE.c.key], set_={
+        "failures": case((expired, 1), else_=_THROTTLE.c.failures + 1),
+        "first_failure_at": case((expired, at), else_=_THROTTLE.c.first_failure_at),
+        "last_failure_at": at,
+    }).returning(_THROTTLE.c.failures)
+    return session.execute(stmt).scalar_one()
+
+
+def register_login_failure(email: str, address: str, user: User | None = None, *, now: datetime) -> int:
+    """Count a failed sign-in against the e-mail and the address, audit it; return the seconds
+    the next attempt must wait (0: none)."""
+    counters = _throttle_counters(email, address)
+    wait = 0
+    _end_read_transaction()
+    with db.write_transaction() as session:
+        if user is not None:
+            record("login_failed", object_type="core.user", object_id=user.id, summary=user.email,
+                   user_id=user.id, session=session)
+        for rule, key, value in counters:
+            failures = _count_failure(session, rule, key, now)
+            delay = rule.delay_after(failures)
+            if delay is None:
+                continue
+            until = now + delay
+            session.execute(
+                update(_THROTTLE).where(_THROTTLE.c.kind == rule.kind, _THROTTLE.c.key == key,
+                                        or_(_THROTTLE.c.blocked_until.is_(None), _THROTTLE.c.blocked_until < until))
+                .values(blocked_until=until, refused=0))
+            wait = max(wait, _seconds(delay))
+            if failures == rule.limit:
+                _throttle_audit(session, "login_throttle_start", rule, key, value, user,
+                                f"{failures} failed sign-ins without a {_duration(rule.window)} pause: "
+                                f"next attempts wait, from {_seconds(delay)} s up to {rule.max_delay:g} s")
+    # forget the counters that no window and no wait concern any more, in a transaction of
+    # its own (holding no counter's lock: no deadlock with a worker reviving one of them)
+    longest = max(rule.window for rule, _, _ in counters) + timedelta(seconds=counters[0][0].max_delay)
+    with db.write_transaction() as session:
+        session.execute(delete(_THROTTLE).where(_THROTTLE.c.last_failure_at < now - longest))
+    return wait
+
+
+def register_login_success(user: User, email: str) -> None:
+    """A successful sign-in: the account's count starts over (the address's does not)."""
     user.last_login_at = utcnow()
+    db.session.execute(delete(_THROTTLE).where(_THROTTLE.c.kind == "account",
+                                               _THROTTLE.c.key == _throttle_key("account", email)))
 
 
 def login_test_client(client, user) -> None:

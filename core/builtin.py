@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import (
-    Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template,
+    Blueprint, Response, abort, current_app, flash, g, jsonify, make_response, redirect, render_template,
     request, url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup, escape
@@ -15,6 +16,7 @@ from sqlalchemy.orm import lazyload, selectinload
 from urllib.parse import urlsplit
 
 from . import auth, modules
+from . import jobs as job_service
 from .api import ApiBlueprint, form_errors, openapi_document
 from .audit import record
 from .auth import Permission, federation_admin_required, public, requires
@@ -112,36 +114,37 @@ def _safe_next(target: str | None) -> str | None:
 
 
 # -- authentication --------------------------------------------------------------
+def _wait_message(seconds: int) -> str:
+    return ngettext("Too many attempts: try again in %(num)s second.",
+                    "Too many attempts: try again in %(num)s seconds.", seconds)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.execute(select(User).where(User.email == form.email.data.strip().lower())).scalar_one_or_none()
-        locked_message = _("Too many failed attempts: this account is locked for %(minutes)s minutes. Try again later.",
-                           minutes=int(auth.LOCKOUT.total_seconds() // 60))
-        if user is not None and auth.is_locked(user):
-            # refused before the password is even checked: guessing gets nothing
-            record("login_refused", object_type="core.user", object_id=user.id, summary=f"{user.email}: account locked",
-                   user_id=user.id)
-            db.session.commit()
-            form.password.errors.append(locked_message)
-            return render_template("core/login.html", form=form), 429
+        email = form.email.data.strip().lower()
+        address = request.remote_addr or "unknown"
+        now = auth.throttle_now()
+        user = db.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+        wait = auth.login_refusal(email, address, user, now=now)
+        if wait:
+            # refused before the password is even checked: guessing gets nothing, and the
+            # answer is the same whether an account has this e-mail or not
+            form.password.errors.append(_wait_message(wait))
+            response = make_response(render_template("core/login.html", form=form), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         if user is None:
             auth.check_password(None, form.password.data)  # same work as for an account: no e-mail probing by timing
         if user is None or not user.active or not auth.check_password(user, form.password.data):
-            if user is not None:
-                record("login_failed", object_type="core.user", object_id=user.id, summary=user.email, user_id=user.id)
-                if auth.register_failure(user):
-                    record("login_locked", object_type="core.user", object_id=user.id,
-                           summary=f"{user.email}: locked after {auth.MAX_FAILED_LOGINS} failed attempts", user_id=user.id)
-                    db.session.commit()
-                    form.password.errors.append(locked_message)
-                    return render_template("core/login.html", form=form), 429
-                db.session.commit()
+            wait = auth.register_login_failure(email, address, user, now=now)
             form.password.errors.append(_("Wrong e-mail or password."))
+            if wait:
+                form.password.errors.append(_wait_message(wait))
             return render_template("core/login.html", form=form), 401
-        auth.register_success(user)
+        auth.register_login_success(user, email)
         record("login", object_type="core.user", object_id=user.id, summary=user.email, user_id=user.id)
         db.session.commit()
         login_user(user, remember=form.remember.data)
@@ -218,16 +221,43 @@ def audit():
 
 @bp.route("/<cluster>/jobs")
 def jobs():
+    job_service.sweep_quietly(g.cluster.id)  # jobs whose worker died show as failed, retryable
     stmt = select(Job).where(Job.cluster_id == g.cluster.id).order_by(Job.created_at.desc(), Job.id.desc())
     page = paginate(db.session, stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
-    return render_template("core/jobs.html", page=page)
+    return render_template("core/jobs.html", page=page, form=ConfirmForm(), may_retry=may_retry)
 
 
 def _cluster_job(job_id: int) -> Job:
+    job_service.sweep_quietly(g.cluster.id)
     job = db.session.get(Job, job_id)
     if job is None or job.cluster_id != g.cluster.id:
         abort(404)
     return job
+
+
+def _may_start_again(job: Job) -> bool:
+    """Does the current user hold what starting this job needed (its module enabled here)?"""
+    if job.name not in current_app.extensions["grappe.jobs"]["registry"]:
+        return False
+    owner = job.name.partition(".")[0]
+    host = current_app.extensions["grappe.host"]
+    if owner in host.plugins and owner not in g.enabled_modules:
+        return False
+    if not current_user.has_role(g.cluster.id, "staff"):
+        return False
+    if job.permission is None:  # started outside a request (or before permissions were kept)
+        return current_user.has_role(g.cluster.id, "admin")
+    if not job.permission:
+        return True
+    try:
+        return auth.can(current_user, job.permission, g.cluster)
+    except LookupError:  # no plugin declares it any more
+        return current_user.has_role(g.cluster.id, "admin")
+
+
+def may_retry(job: Job) -> bool:
+    """Is ``job`` failed, and may the current user start it again?"""
+    return job.status == "failed" and _may_start_again(job)
 
 
 @bp.route("/<cluster>/jobs/<int:job_id>")
@@ -235,7 +265,22 @@ def job(job_id: int):
     job = _cluster_job(job_id)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(job_json(job))
-    return render_template("core/job.html", job=job)
+    return render_template("core/job.html", job=job, form=ConfirmForm(), may_retry=may_retry)
+
+
+@bp.route("/<cluster>/jobs/<int:job_id>/retry", methods=["POST"])
+def job_retry(job_id: int):
+    """Queue a failed job again, with its arguments (same permission as starting it; audited)."""
+    job = _cluster_job(job_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not _may_start_again(job):
+        abort(403)
+    if job_service.retry(job.id, user_id=current_user.id):
+        flash(_("The job is queued again."), "success")
+    else:  # a second press, or it is not failed: nothing to do
+        flash(_("This job is not failed (it may have been retried already): it was not queued again."), "info")
+    return redirect(url_for("core.job", job_id=job.id))
 
 
 def job_json(job: Job) -> dict:

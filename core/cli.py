@@ -7,6 +7,7 @@ import getpass
 import os
 import random
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
@@ -14,6 +15,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from .database import db
+
+# commands of tools that run on the app, declared by their distributions (see _add_installed_commands)
+COMMANDS_GROUP = "grappe.commands"
 
 
 class GrappeGroup(click.Group):
@@ -30,9 +34,17 @@ class GrappeGroup(click.Group):
             if os.environ.get("GRAPPE_DEBUG"):
                 raise
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "unable to open database file" in message and "mode=ro" in _database_url(ctx):
+                # a read-only command on a SQLite file that does not exist (it is not created)
+                message = "no such database file: it does not exist yet"
             if _missing_table(exc):
                 message += " (the database is not set up: run 'grappe db upgrade')"
             raise click.ClickException(f"{type(exc).__name__}: {message}") from None
+
+
+def _database_url(ctx) -> str:
+    obj = ctx.find_root().obj
+    return str(obj["app"].config.get("DATABASE_URL", "")) if obj and "app" in obj else ""
 
 
 def _missing_table(exc: Exception) -> bool:
@@ -477,7 +489,8 @@ def worker(workers):
     app = _app()
     huey = app.extensions["grappe.jobs"]["huey"]
     click.echo(f"Grappe worker: {workers} thread(s) on {type(huey).__name__}.")
-    huey.create_consumer(workers=workers, worker_type="thread", periodic=False).run()
+    # periodic: every minute, running jobs whose worker died (stale heartbeat) are marked failed
+    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 
 
 @cli.command()
@@ -535,24 +548,27 @@ def _refuse_a_database_with_clusters() -> None:
                 f"this database holds {count} cluster(s): the demo is built in an empty database only")
 
 
-@cli.command()
-@click.option("--scale", default=1.0, show_default=True, type=float,
-              help="Size of the synthetic federation; 1.0 is Clusterland (40,000 organizations...).")
-@click.option("--db", "db_url", default=None,
-              help="SQLAlchemy URL of a database of its own (it is emptied); default: a new SQLite file.")
-@click.option("--out", default=None, type=click.Path(dir_okay=False),
-              help="JSON results file; default bench/results/<timestamp>.json.")
-@click.option("--repeat", default=30, show_default=True, type=int, help="Requests per page, calls per operation.")
-@click.option("--http", is_flag=True, help="Also measure throughput under gunicorn (2 workers) on 127.0.0.1.")
-@click.option("--reuse", is_flag=True, help="Measure again on a --db an earlier run loaded (no new load).")
-def bench(scale, db_url, out, repeat, http, reuse):
-    """Benchmark Grappe on a synthetic federation, beside a bare Flask + SQLAlchemy app."""
-    from bench.runner import BenchError, run
-
-    try:
-        run(scale=scale, db=db_url, out=out, repeat=repeat, echo=click.echo, http=http, reuse=reuse)
-    except BenchError as exc:
-        raise click.ClickException(str(exc))
+def _add_installed_commands() -> None:
+    """Add the commands installed distributions declare in the ``grappe.commands`` entry-point
+    group (``name = "package.module:command"``): tools that run on the app and that the core
+    names nowhere.  A command that fails to load, or whose name is taken, is left out with a
+    warning."""
+    for ep in entry_points(group=COMMANDS_GROUP):
+        try:
+            command = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken tool must not take the CLI down
+            click.echo(f"warning: the command '{ep.name}' ({ep.value}) could not be loaded: "
+                       f"{type(exc).__name__}: {exc}", err=True)
+            continue
+        if not isinstance(command, click.Command):
+            click.echo(f"warning: {ep.value} is not a click command; '{ep.name}' ignored", err=True)
+            continue
+        if cli.commands.get(ep.name) is command:
+            continue
+        if ep.name in cli.commands:
+            click.echo(f"warning: the command '{ep.name}' ({ep.value}) exists already; ignored", err=True)
+            continue
+        cli.add_command(command, ep.name)
 
 
 def _add_plugin_commands() -> None:
@@ -574,5 +590,6 @@ def _add_plugin_commands() -> None:
 
 
 def main() -> None:
+    _add_installed_commands()
     _add_plugin_commands()
     cli(prog_name="grappe")

@@ -72,9 +72,10 @@ class DecimalField(_WTFDecimalField):
         self.digits = digits
 
 
-def _max_length(field) -> int | None:
-    limits = [v.max for v in field.validators if isinstance(v, Length) and v.max is not None and v.max >= 0]
-    return min(limits) if limits else None
+def _max_length(field) -> Length | None:
+    """The field's tightest ``Length(max=...)`` validator, if it declares one."""
+    limits = [v for v in field.validators if isinstance(v, Length) and v.max is not None and v.max >= 0]
+    return min(limits, key=lambda v: v.max) if limits else None
 
 
 def _boundary_check(form, field) -> None:
@@ -84,10 +85,13 @@ def _boundary_check(form, field) -> None:
     data = field.data
     if isinstance(data, str):
         multiline = isinstance(field, TextAreaField)
-        declared = _max_length(field)
+        length = _max_length(field)
+        declared = length.max if length is not None else None
         limit = declared or (LONG_TEXT_MAX if multiline else TEXT_MAX)
         if len(data) > limit:
-            if declared:  # the message of the field's own Length validator (WTForms' catalog)
+            if length is not None and length.message:  # the field's own Length message
+                raise StopValidation(length.message)
+            if declared:  # WTForms' Length message (its catalog)
                 raise StopValidation(field.ngettext("Field cannot be longer than %(max)d character.",
                                                     "Field cannot be longer than %(max)d characters.",
                                                     declared) % {"max": declared})
@@ -188,7 +192,9 @@ class ClusterProfileForm(Form):
     street = StringField(_l("Street"), validators=[Optional(), Length(max=200)])
     postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=20)])
     city = StringField(_l("City"), validators=[Optional(), Length(max=100)])
-    country = StringField(_l("Country (ISO code)"), validators=[Optional(), Regexp(r"^[A-Za-z]{2}$", message=_l("Two letters, e.g. FR or AT."))])
+    country = StringField(_l("Country (ISO code)"), validators=[
+        Optional(), Length(max=2, message=_l("Two letters, e.g. FR or AT.")),
+        Regexp(r"^[A-Za-z]{2}$", message=_l("Two letters, e.g. FR or AT."))])
     siren = StringField(_l("SIREN"), validators=[Optional(), Length(max=20), siren_validator])
     vat_number = StringField(_l("VAT number"), validators=[Optional(), Length(max=30), vat_validator])
     timezone = SelectField(_l("Time zone"), validators=[DataRequired()])

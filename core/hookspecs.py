@@ -149,34 +149,3 @@ def grappe_module_toggled(cluster, module, enabled):
     :param module: the module's name.
     :param enabled: ``True`` when it was enabled.
     """
-
-
-@hookspec
-def grappe_bench_load(bench):
-    """Load the plugin's part of the benchmark's synthetic federation (``grappe bench``).
-
-    Called once per plugin, in dependency order, inside an app context, on a fresh
-    database.  Load through the plugin's validating paths (the import and service
-    functions users get), never by raw inserts: the bench measures those paths.
-
-    :param bench: a :class:`bench.context.Bench`: ``scale`` and ``count(what)`` (sizes),
-        ``rng`` (seeded per plugin), ``clusters`` (``clusters_with(module)``), ``users``,
-        ``synth`` (names, sectors, cities, competences), ``data`` (ids shared between
-        plugins, e.g. ``data["crm.organization_ids"]``), ``acting_as(cluster)`` (a request
-        context in a cluster) and ``timer(label, rows, tables)``, a context manager that
-        records the load time and rows/s of one entity.
-    """
-
-
-@hookspec
-def grappe_bench_measure(bench):
-    """Register the plugin's benchmark measurements (``grappe bench``), after every load.
-
-    Called once per plugin, in dependency order.  Registered measurements run later,
-    repeated, and are reported with their median and 95th percentile.
-
-    :param bench: the :class:`bench.context.Bench`: ``measure_page(label, url, user=None,
-        bare=None)`` times a page through the test client (``bare=(page_stmt, count_stmt)``
-        serves the same query from a bare Flask + SQLAlchemy view, for the overhead
-        ratio); ``measure(label, fn)`` times an operation.
-    """

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .database import Base, UTCDateTime, utcnow
@@ -118,6 +119,8 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(5), default="")
     is_federation_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # unused since core_0003 (sign-in throttling is LoginThrottle): kept so that workers of
+    # the previous version still run while the database is upgraded; a later migration drops them
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
@@ -216,8 +219,29 @@ class AuditEntry(Base):
     user: Mapped[User | None] = relationship(lazy="joined")
 
 
+def N_(message: str) -> str:
+    """Mark a message for extraction (pybabel) without translating it now."""
+    return message
+
+
+# Messages the jobs service itself stores in ``Job.message``: stored in English, shown in
+# the reader's language (see ``Job.message``).  Never a path or an exception's text.
+JOB_LOST = N_("The worker running this job stopped giving signs of life (it was stopped, restarted or "
+              "killed), so the job is marked failed. You can retry it.")
+JOB_CRASHED = N_("The job stopped on an unexpected error; the details are in the server's log. "
+                 "You can retry it.")
+
+
 class Job(Base):
-    """A background job and its progress."""
+    """A background job and its progress.
+
+    While it runs, its worker refreshes ``heartbeat_at``; a ``running`` job whose
+    heartbeat is older than ``JOB_HEARTBEAT_TIMEOUT`` lost its worker and is marked failed
+    (``core.jobs.sweep``).  ``attempts`` counts the runs started (a retry runs the same
+    row again); ``idempotency_key`` makes starting the same work twice return this row;
+    ``permission`` is what starting it needed (also needed to retry it; ``""``: the
+    default write access; ``None``: unknown, cluster admins only).
+    """
 
     __tablename__ = "core_job"
     __table_args__ = (Index("ix_core_job_cluster_created", "cluster_id", "created_at"),)
@@ -230,15 +254,67 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(20), default="queued")  # queued running done failed
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
-    message: Mapped[str] = mapped_column(Text, default="")
+    stored_message: Mapped[str] = mapped_column("message", Text, default="")
     result: Mapped[dict | None] = mapped_column(JSON, default=None)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("core_user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None, index=True, unique=True)
+    permission: Mapped[str | None] = mapped_column(String(100), default=None)
+
+    # set by core.jobs.enqueue on the row it returns: True when the idempotency key found
+    # this job already queued, running or done (nothing new was started)
+    existing = False
+
+    @hybrid_property
+    def message(self) -> str:
+        """The job's message, in the reader's language when a catalog translates it.
+
+        Jobs run with no request, so their messages are stored in English (the source
+        language): the core's own, and a plugin's marked with ``N_``/``_l``, are
+        translated when they are read.
+        """
+        if not self.stored_message:
+            return ""
+        from flask_babel import gettext
+
+        return gettext(self.stored_message)
+
+    @message.inplace.setter
+    def _message_setter(self, value: str) -> None:
+        self.stored_message = value
+
+    @message.inplace.expression
+    @classmethod
+    def _message_expression(cls):
+        return cls.stored_message
 
     @property
     def percent(self) -> int:
         if self.status == "done":
             return 100
         return int(100 * self.done / self.total) if self.total else 0
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted for one account or one source address (core.auth's throttle).
+
+    ``kind`` is ``account`` or ``address``; ``key`` is a keyed hash (HMAC with the secret key)
+    of the normalized e-mail (whether an account has it or not) or of the address, never the
+    value itself. ``failures`` counts the failures since ``first_failure_at``, forgotten after a
+    window without any; from a limit on, each failure makes the next attempts wait
+    (``blocked_until``), and ``refused`` counts the attempts refused during the current wait.
+    """
+
+    __tablename__ = "core_login_throttle"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

@@ -17,6 +17,9 @@ import pluggy
 from . import hookspecs
 
 ENTRY_POINT_GROUP = "grappe.plugins"
+# hooks that a tool running on the app (a benchmark...) specifies itself, when it runs:
+# entry point name = hook name, value = its specification ("package.hookspecs:hook_name")
+TOOL_HOOKS_GROUP = "grappe.tool_hooks"
 CORE_PLUGIN = "core"
 
 
@@ -95,6 +98,16 @@ def _describe(exc: BaseException) -> str:
               if not f.filename.startswith("<") and "importlib" not in Path(f.filename).parts]
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {_one_line(exc)}{where}"
+
+
+def tool_hook_names() -> set[str]:
+    """Names of the hooks installed tools specify themselves (the ``grappe.tool_hooks`` group).
+
+    Only the entry points' names are read (no tool is imported): an implementation of such
+    a hook is not taken for a typo while the tool does not run; the tool checks it when it
+    adds its specifications (:meth:`PluginHost.add_hookspecs`).
+    """
+    return {ep.name for ep in entry_points(group=TOOL_HOOKS_GROUP)}
 
 
 def discover(explicit: Iterable[ModuleType | str | EntryPoint] | None = None) -> list[PluginInfo]:
@@ -251,16 +264,26 @@ class PluginHost:
             self.pm.unregister(info.module)
         self._callers = {}
 
-    def _check_pending(self) -> None:
-        """Break plugins that implement hooks nobody specified (typos fail loudly)."""
-        specified = [n for n in dir(self.pm.hook) if not n.startswith("_")
-                     and getattr(getattr(self.pm.hook, n), "spec", None) is not None]
+    def _unspecified(self, tool_hooks: set[str]) -> Iterable[tuple[str, pluggy.HookCaller]]:
+        """Hooks some plugin implements that no specification declares, tool hooks aside."""
         for hook_name in dir(self.pm.hook):
-            if hook_name.startswith("_"):
+            if hook_name.startswith("_") or hook_name in tool_hooks:
                 continue
             caller = getattr(self.pm.hook, hook_name)
-            if not isinstance(caller, pluggy.HookCaller) or caller.spec is not None:
-                continue
+            if isinstance(caller, pluggy.HookCaller) and caller.spec is None:
+                yield hook_name, caller
+
+    def _check_pending(self) -> None:
+        """Break plugins that implement hooks nobody specified (typos fail loudly).
+
+        A hook of the ``grappe.tool_hooks`` group (:func:`tool_hook_names`) is left alone:
+        the tool that specifies it checks its implementations when it runs.
+        """
+        tool_hooks = tool_hook_names()
+        specified = [n for n in dir(self.pm.hook) if not n.startswith("_")
+                     and getattr(getattr(self.pm.hook, n), "spec", None) is not None]
+        specified += sorted(tool_hooks - set(specified))
+        for hook_name, caller in list(self._unspecified(tool_hooks)):
             for impl in caller.get_hookimpls():
                 if impl.optionalhook:
                     continue
@@ -269,7 +292,46 @@ class PluginHost:
                     close = difflib.get_close_matches(hook_name, specified, n=1)
                     hint = f" (did you mean '{close[0]}'?)" if close else ""
                     self.mark_broken(info.name, f"implements '{hook_name}', which no hook specification declares{hint}")
-        self.pm.check_pending()
+        # what is left is the core's own (a bug): pluggy's check_pending, tool hooks aside
+        for hook_name, caller in self._unspecified(tool_hooks):
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    raise pluggy.PluginValidationError(
+                        impl.plugin, f"unknown hook {hook_name!r} in plugin {impl.plugin!r}")
+
+    def add_hookspecs(self, module: Any) -> list[str]:
+        """Add hook specifications once the plugins are registered; return the plugins taken out.
+
+        For a tool that runs on the app and specifies hooks of its own (the benchmark, when
+        it runs): each plugin's implementations of these hooks are checked
+        against them, and a plugin whose implementation does not fit (an argument the
+        specification does not give...) is marked broken with the reason, with its
+        dependents; the others are kept.  Adding the same module again does nothing.
+        """
+        names = [n for n in dir(module) if self.pm.parse_hookspec_opts(module, n) is not None]
+        if not names:
+            raise ValueError(f"{module!r} holds no hook specification")
+        callers = {n: getattr(self.pm.hook, n, None) for n in names}
+        if all(c is not None and c.spec is not None and c.spec.namespace is module for c in callers.values()):
+            return []
+        # each plugin implementing some of these hooks, checked alone against the specifications
+        scratch = pluggy.PluginManager(self.pm.project_name)
+        scratch.add_hookspecs(module)
+        plugins = {impl.plugin_name: impl.plugin
+                   for c in callers.values() if c is not None for impl in c.get_hookimpls()}
+        out: list[str] = []
+        for name, plugin in plugins.items():
+            try:
+                scratch.register(plugin, name=name)
+            except pluggy.PluginValidationError as exc:
+                if name not in self.plugins:  # the core's own implementation: a bug
+                    raise
+                out += self.mark_broken(name, f"invalid hook implementation: {_one_line(exc)}")
+            else:
+                scratch.unregister(plugin)
+        self.pm.add_hookspecs(module)
+        self._callers = {}
+        return out
 
     # -- queries ----------------------------------------------------------------
     def loaded(self) -> list[PluginInfo]:

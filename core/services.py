@@ -10,6 +10,8 @@ from .database import db
 from .models import ROLES, Cluster, RoleAssignment, User
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$")
+# first URL segments the app's own routes take (sign-in, administration, the API, static files...)
+RESERVED_SLUGS = frozenset({"login", "logout", "admin", "api", "static", "account", "healthz"})
 
 
 class ClusterError(ValueError):
@@ -18,8 +20,6 @@ class ClusterError(ValueError):
 
 def create_cluster(slug: str, name: str, **profile) -> Cluster:
     """Add a cluster (the caller commits)."""
-    from .app import RESERVED_SLUGS
-
     if not SLUG_PATTERN.match(slug or ""):
         raise ClusterError(f"invalid slug '{slug}': 3 to 40 lowercase letters, digits or dashes")
     if slug in RESERVED_SLUGS:

@@ -118,6 +118,14 @@ def test_an_unexpected_error_is_one_line_too(tmp_path):
 def test_a_database_not_set_up_says_what_to_run(tmp_path):
     env = {"GRAPPE_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}", "GRAPPE_INSTANCE": str(tmp_path)}
     result = CliRunner().invoke(cli, ["clusters", "list"], env=env)
+    # a read-only command does not create the missing file (issue 8 item 11)
+    assert_one_line_error(result, "no such database file", "run 'grappe db upgrade'")
+    assert not (tmp_path / "empty.sqlite3").exists()
+    # an existing file without the tables
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "empty.sqlite3").close()
+    result = CliRunner().invoke(cli, ["clusters", "list"], env=env)
     assert_one_line_error(result, "no such table", "run 'grappe db upgrade'")
 
 

@@ -1,7 +1,8 @@
 """Contract tests that keep the plugin API honest (after Datasette's tests/test_docs.py).
 
-- every hook specification of core/hookspecs.py is documented in docs/plugins.md with its
-  exact signature, and the reference documents no hook that does not exist;
+- every hook specification of core/hookspecs.py, and of bench/hookspecs.py (the hooks the
+  bench declares itself), is documented in docs/plugins.md with its exact signature, and
+  the reference documents no hook that does not exist;
 - every hook specification has at least one test under tests/ that names it;
 - the core knows no plugin: nothing under core/ imports ``plugins``;
 - a plugin imports another plugin only through its ``api`` module, and only when the other
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import hookspecs as bench_hookspecs
 from core import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,9 +29,16 @@ CORE = ROOT / "core"
 PLUGINS = ROOT / "plugins"
 
 
+SPEC_MODULES = {"core/hookspecs.py": hookspecs, "bench/hookspecs.py": bench_hookspecs}
+
+
 def _hookspecs() -> dict[str, object]:
-    return {name: fn for name, fn in vars(hookspecs).items()
+    return {name: fn for module in SPEC_MODULES.values() for name, fn in vars(module).items()
             if callable(fn) and hasattr(fn, "grappe_spec")}
+
+
+def _spec_file(name: str) -> str:
+    return next(f for f, module in SPEC_MODULES.items() if name in vars(module))
 
 
 HOOKS = sorted(_hookspecs())
@@ -54,12 +63,12 @@ def test_hook_is_documented_with_its_exact_signature(name):
     headings = _reference_headings()
     assert name in headings, f"docs/plugins.md: no '### {signature}' in the hook reference"
     assert headings[name] == signature, (
-        f"docs/plugins.md documents '{headings[name]}' but core/hookspecs.py says '{signature}'")
+        f"docs/plugins.md documents '{headings[name]}' but {_spec_file(name)} says '{signature}'")
 
 
 def test_hook_reference_documents_only_existing_hooks():
     stale = sorted(set(_reference_headings()) - set(HOOKS))
-    assert not stale, f"docs/plugins.md documents hooks that core/hookspecs.py no longer has: {stale}"
+    assert not stale, f"docs/plugins.md documents hooks that no hookspecs module has: {stale}"
 
 
 def test_every_hookspec_has_a_docstring():

@@ -1,16 +1,15 @@
-"""CSRF, login throttling, password hashing, no default credentials, cookies, headers, tokens."""
+"""CSRF, password hashing, no default credentials, cookies, headers, tokens."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
-from core import db, utcnow
-from core.auth import MAX_FAILED_LOGINS, check_password, new_api_token
+from core import db
+from core.auth import check_password, new_api_token
 from core.cli import cli
 from core.models import AuditEntry, User
 from core.testing import TEST_PASSWORD, Factory, make_test_app, truncate_all
@@ -83,60 +82,9 @@ def test_the_api_needs_no_csrf_token(csrf_app):
     assert r.status_code == 200
 
 
-# -- login throttling ---------------------------------------------------------------------
+# -- login throttling: tests/test_login_throttle.py ---------------------------------------------
 def _login(client, email, password, **kw):
     return client.post("/login", data={"email": email, "password": password}, **kw)
-
-
-def test_five_failed_attempts_lock_the_account_for_minutes(app, factory):
-    one = factory.cluster("one", modules=())
-    user = factory.user("u@example.org", "staff", one)
-    client = app.test_client()
-    for attempt in range(1, MAX_FAILED_LOGINS):
-        r = _login(client, "u@example.org", f"wrong-password-{attempt}")
-        assert r.status_code == 401
-        assert "Wrong e-mail or password." in r.get_data(as_text=True)
-    r = _login(client, "u@example.org", "wrong-password-5")
-    assert r.status_code == 429
-    assert "locked for 5 minutes" in r.get_data(as_text=True)
-
-    # even the right password is refused while the account is locked
-    r = _login(client, "u@example.org", TEST_PASSWORD)
-    assert r.status_code == 429
-    html = r.get_data(as_text=True)
-    assert "Too many failed attempts" in html and "Try again later" in html
-    assert client.get("/one/").status_code == 302  # not signed in
-
-    actions = db.session.execute(
-        select(AuditEntry.action).where(AuditEntry.object_type == "core.user", AuditEntry.object_id == str(user.id),
-                                        AuditEntry.action.like("login%"))
-        .order_by(AuditEntry.id)).scalars().all()
-    assert actions == ["login_failed"] * 5 + ["login_locked", "login_refused"]
-
-    # when the lock has run out, the right password works again, and the count starts over
-    db.session.execute(text("UPDATE core_user SET locked_until = :t WHERE id = :id"),
-                       {"t": (utcnow() - timedelta(seconds=1)).replace(tzinfo=None) if db.is_sqlite else utcnow() - timedelta(seconds=1),
-                        "id": user.id})
-    db.session.commit()
-    r = _login(client, "u@example.org", TEST_PASSWORD)
-    assert r.status_code == 302
-    assert client.get("/one/").status_code == 200
-    db.session.refresh(user)
-    assert user.failed_logins == 0 and user.locked_until is None
-
-
-def test_throttling_is_per_account_and_unknown_emails_are_not_told_apart(app, factory):
-    one = factory.cluster("one", modules=())
-    factory.user("a@example.org", "staff", one)
-    factory.user("b@example.org", "staff", one)
-    client = app.test_client()
-    for _ in range(MAX_FAILED_LOGINS):
-        _login(client, "a@example.org", "nope-nope-nope")
-    assert _login(client, "a@example.org", TEST_PASSWORD).status_code == 429
-    assert _login(client, "b@example.org", TEST_PASSWORD).status_code == 302
-    unknown = _login(app.test_client(), "ghost@example.org", "nope-nope-nope")
-    wrong = _login(app.test_client(), "b@example.org", "nope-nope-nope")
-    assert unknown.status_code == wrong.status_code == 401
 
 
 # -- passwords --------------------------------------------------------------------------

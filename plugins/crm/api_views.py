@@ -131,9 +131,19 @@ def organizations():
 @requires("crm.edit")
 def organization_create():
     form = validate(OrganizationForm)
-    org = services.apply_organization_form(Organization(), form)
-    db.session.commit()
+    org = _save_organization(Organization(), form)
     return jsonify(organization_json(org)), 201
+
+
+def _save_organization(org: Organization, form) -> Organization:
+    """Save a validated form and commit; a parent the hierarchy refuses is the field's 422."""
+    try:
+        services.apply_organization_form(org, form)
+    except services.HierarchyError as exc:
+        db.session.rollback()
+        raise ApiError({exc.field: [str(exc)]}, 422) from None
+    db.session.commit()
+    return org
 
 
 @api.operation("/organizations/<int:org_id>", summary="An organization with its persons, this cluster's "
@@ -160,8 +170,7 @@ def organization(org_id: int):
 def organization_update(org_id: int):
     org = _get(Organization, org_id)
     form = validate(OrganizationForm, obj=org, partial=True, current_id=org.id)
-    services.apply_organization_form(org, form)
-    db.session.commit()
+    _save_organization(org, form)
     return jsonify(organization_json(org))
 
 
@@ -537,4 +546,4 @@ def import_run(job_id: int):
     if job is None:
         raise ApiError({"_": ["This check cannot be imported (already imported, or it found errors)."]}, 409)
     db.session.commit()  # a fresh snapshot: the job row was written by the jobs service's own session
-    return jsonify(_import_json(_import_job(job.id))), 202
+    return jsonify(_import_json(_import_job(job.id))), 200 if job.existing else 202  # a second call: the same job

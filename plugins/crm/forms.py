@@ -171,7 +171,8 @@ class OrganizationForm(Form):
     postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=20)], filters=[_strip])
     city = StringField(_l("City"), validators=[Optional(), Length(max=100)], filters=[_strip])
     country = StringField(_l("Country"), filters=[_upper], validators=[
-        Optional(), Regexp(r"^[A-Z]{2}$", message=_l("Two letters, e.g. FR or AT."))], default="FR")
+        Optional(), Length(max=2, message=_l("Two letters, e.g. FR or AT.")),
+        Regexp(r"^[A-Z]{2}$", message=_l("Two letters, e.g. FR or AT."))], default="FR")
     website = StringField(_l("Website"), filters=[_website], validators=[
         Optional(), Length(max=300),
         Regexp(r"^https?://[^\s/$.?#][^\s]*\.[^\s]+$", message=_l("Not a web address (https://example.com)."))])
@@ -407,7 +408,8 @@ class OrganizationFilterForm(Form):
         Optional(), Length(max=10), Regexp(r"^\d{1,2}(\.\d{0,2}[A-Z]?)?$", message=_l("A NACE code or its start, e.g. 29 or 22.2."))])
     size = ChoiceField(_l("Employees"), choices=_choices(SIZE_BANDS, _l("any")), default="")
     country = StringField(_l("Country"), filters=[_upper], validators=[
-        Optional(), Regexp(r"^[A-Z]{2}$", message=_l("Two letters, e.g. FR or AT."))])
+        Optional(), Length(max=2, message=_l("Two letters, e.g. FR or AT.")),
+        Regexp(r"^[A-Z]{2}$", message=_l("Two letters, e.g. FR or AT."))])
     tag = StringField(_l("Tag"), validators=[Optional(), Length(max=60)])
     competence = ChoiceField(_l("Competence"), choices=[], default="", validate_choice=True)
     need = ChoiceField(_l("Need"), choices=[], default="", validate_choice=True)

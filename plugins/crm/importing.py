@@ -104,6 +104,14 @@ class ImportRefused(ValueError):
     """The file cannot be read at all (too large, empty, not CSV or XLSX)."""
 
 
+class RowsRefused(Exception):
+    """Rows the write found wrong after all (``[(line, column, message)]``): nothing is kept."""
+
+    def __init__(self, errors: list[tuple[int, str, str]]):
+        super().__init__("; ".join(message for _line, _column, message in errors))
+        self.errors = errors
+
+
 @dataclass
 class RowError:
     line: int
@@ -163,7 +171,11 @@ def read_bytes(source: Any) -> tuple[bytes, str]:
     elif isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
-            raise ImportRefused(_("No file at %(path)s.", path=str(path)))
+            from flask import current_app
+
+            current_app.logger.warning("crm import: no file at %s", path)  # the path stays in the log
+            raise ImportRefused(_("The file to import is no longer on the server (it was imported already, "
+                                  "or it waited more than two days): upload it again."))
         if path.stat().st_size > MAX_IMPORT_BYTES:
             raise ImportRefused(_too_large(path.stat().st_size))
         data, name = path.read_bytes(), path.name
@@ -335,6 +347,11 @@ def import_file(source: Any, kind: str, *, dry_run: bool = False, on_duplicate: 
             db.session.commit()
             report.phases["write"] = round(time.perf_counter() - mark, 3)
             report.written = True
+        except RowsRefused as exc:  # a check the write repeated under its lock: nothing is kept
+            db.session.rollback()
+            for line, column, message in exc.errors:
+                report.add_error(line, column, message)
+            report.created = report.updated = report.organizations_created = 0
         except Exception as exc:  # noqa: BLE001 - the database refused: nothing is kept
             db.session.rollback()
             report.add_error(0, "", _("The database refused the import, nothing was written: %(why)s",
@@ -562,9 +579,46 @@ class _OrganizationImport(_Import):
                 self.report.add_error(line, self.column_of.get("parent_id", "parent_id"),
                                       _("No organization has this id."))
                 continue
+            row["_line"] = line
             self._classify(line, row, found)
+        if "parent_id" in self.column_of:
+            self._check_hierarchy()
         self.report.created = len(self.new)
         self.report.updated = len(self.changed)
+
+    def _check_hierarchy(self) -> None:
+        """The file's parents, all together with the database's, must leave a tree.
+
+        A row may give a parent to an organization another row moves (``P`` under ``Q`` on
+        one line, ``Q`` under ``P`` on another): the check sees every row's parent at once.
+        Only the parents that change are checked, so a row about an organization caught
+        in a loop written before, leaving its parent as it is, is taken.  New rows cannot
+        be anyone's parent (no id yet): only a parent whose hierarchy loops refuses them.
+        """
+        from .services import hierarchy_message, hierarchy_problems
+
+        moves = {oid: row.get("parent_id") or None for oid, row in self.changed}
+        ids, current = list(moves), {}
+        for start in range(0, len(ids), BATCH):
+            current.update(db.session.execute(select(Organization.id, Organization.parent_id)
+                                              .where(Organization.id.in_(ids[start:start + BATCH]))).all())
+        check = [oid for oid, parent in moves.items() if parent is not None and parent != current.get(oid)]
+        rows = {oid: row for oid, row in self.changed}
+        for index, row in enumerate(self.new):  # a new row: a negative id of its own
+            if row.get("parent_id"):
+                moves[-1 - index] = row["parent_id"]
+                check.append(-1 - index)
+                rows[-1 - index] = row
+        problems = hierarchy_problems(moves, check)
+        if not problems:
+            return
+        for oid, problem in sorted(problems.items(), key=lambda item: rows[item[0]]["_line"]):
+            row = rows[oid]
+            name = row.get("trade_name") or row.get("legal_name") or f"#{oid}"
+            self.report.add_error(row["_line"], self.column_of["parent_id"], hierarchy_message(problem, name))
+        refused = {id(rows[oid]) for oid in problems}
+        self.changed = [(oid, row) for oid, row in self.changed if id(row) not in refused]
+        self.new = [row for row in self.new if id(row) not in refused]
 
     def _values(self, row: dict) -> dict:
         out = {}
@@ -581,10 +635,22 @@ class _OrganizationImport(_Import):
         return out
 
     def write(self, user_id: int | None) -> None:
-        from .services import tags_by_name
+        from .services import hierarchy_loops, hierarchy_message, lock_hierarchy, tags_by_name
 
         self.begin_write()
         session = db.session
+        moved: dict[int, dict] = {}
+        if "parent_id" in self.column_of and self.changed:
+            # the file was checked in another transaction: under the lock, the parents that
+            # change now are checked again once written (another writer may have moved one)
+            lock_hierarchy(session)
+            ids = [oid for oid, _r in self.changed]
+            before: dict[int, int | None] = {}
+            for start in range(0, len(ids), BATCH):
+                before.update(session.execute(select(Organization.id, Organization.parent_id)
+                                              .where(Organization.id.in_(ids[start:start + BATCH]))).all())
+            moved = {oid: row for oid, row in self.changed
+                     if row.get("parent_id") and row["parent_id"] != before.get(oid)}
         now = utcnow()
         has_tags = "tags" in self.column_of
         all_tags = sorted({t for _r in self.new + [r for _i, r in self.changed] for t in (_r.get("tags") or [])})
@@ -649,6 +715,11 @@ class _OrganizationImport(_Import):
                     for tag in row.get("tags") or []:
                         tag_rows.append({"organization_id": oid, "tag_id": tags[normalize(tag)].id})
         self.insert_links(OrganizationTag, tag_rows)
+        problems = hierarchy_loops(moved, session) if moved else {}
+        if problems:
+            raise RowsRefused([(moved[oid]["_line"], self.column_of["parent_id"], hierarchy_message(
+                problem, moved[oid].get("trade_name") or moved[oid].get("legal_name") or f"#{oid}"))
+                for oid, problem in sorted(problems.items(), key=lambda item: moved[item[0]]["_line"])])
         audit("import", object_type="crm.organization", user_id=user_id, session=session,
               summary=f"organizations imported from {self.report.filename or 'a file'}: "
                       f"{self.report.created} created, {self.report.updated} updated, {self.report.skipped} skipped")
@@ -860,15 +931,21 @@ def check_upload(form, *, cluster_id: int, user_id: int | None):
 
 
 def run_checked_import(job, *, cluster_id: int, user_id: int | None):
-    """Queue the real import of a file a dry-run job found correct; None if it cannot be."""
-    from core import enqueue
+    """Queue the real import of a file a dry-run job found correct; None if it cannot be.
+
+    Idempotent: a checked file is imported by one job, found again by its key (the
+    upload's name); a second call returns that job, with ``existing`` True.
+    """
+    from core import enqueue, find_job
 
     params = dict(job.params)
-    if not params.get("dry_run") or not Path(params["path"]).is_file() \
-            or not (job.result or {}).get("report", {}).get("ok"):
+    if not params.get("dry_run") or not (job.result or {}).get("report", {}).get("ok"):
         return None
     params["dry_run"] = False
-    return enqueue("crm.import", cluster_id=cluster_id, params=params, user_id=user_id,
+    key = Path(params["path"]).name
+    if not Path(params["path"]).is_file():  # imported (the import deletes it) or expired
+        return find_job("crm.import", cluster_id=cluster_id, key=key)
+    return enqueue("crm.import", cluster_id=cluster_id, params=params, user_id=user_id, key=key,
                    label=_("Import of %(file)s (%(kind)s)", file=params.get("filename", ""), kind=params["kind"]))
 
 

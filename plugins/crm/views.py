@@ -145,12 +145,22 @@ def organization_suggest():
 @requires("crm.edit")
 def organization_new():
     form = OrganizationForm()
-    if form.validate_on_submit():
-        org = services.apply_organization_form(Organization(), form)
-        db.session.commit()
+    if form.validate_on_submit() and (org := _saved(Organization(), form)) is not None:
         flash(_("%(name)s is recorded.", name=org.name), "success")
         return redirect(url_for("crm.organization", org_id=org.id))
     return render_template("crm/organization_form.html", form=form, org=None), 400 if form.errors else 200
+
+
+def _saved(org: Organization, form: OrganizationForm) -> Organization | None:
+    """Save a validated form and commit; None, with the field's error on the form, when the hierarchy refuses."""
+    try:
+        services.apply_organization_form(org, form)
+    except services.HierarchyError as exc:
+        db.session.rollback()
+        form[exc.field].errors = list(form[exc.field].errors) + [str(exc)]
+        return None
+    db.session.commit()
+    return org
 
 
 @bp.route("/organizations/<int:org_id>")
@@ -204,9 +214,7 @@ def _render_organization(org: Organization, *, interaction_form=None, membership
 def organization_edit(org_id: int):
     org = _get_or_404(Organization, org_id)
     form = OrganizationForm(obj=org, current_id=org.id)
-    if form.validate_on_submit():
-        services.apply_organization_form(org, form)
-        db.session.commit()
+    if form.validate_on_submit() and _saved(org, form) is not None:
         flash(_("%(name)s is saved.", name=org.name), "success")
         return redirect(url_for("crm.organization", org_id=org.id))
     return render_template("crm/organization_form.html", form=form, org=org), 400 if form.errors else 200
@@ -659,4 +667,6 @@ def import_run(job_id: int):
         flash(_("This check cannot be imported (already imported, or it found errors): upload the file again."),
               "error")
         return redirect(url_for("crm.import_page"))
+    if new.existing:  # a second "Import now": the file's import was started already
+        flash(_("This file's import was started already: here it is."), "info")
     return redirect(url_for("crm.import_report", job_id=new.id))
