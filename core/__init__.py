@@ -18,8 +18,11 @@ from .hookspecs import hookimpl, hookspec
 from .inputs import int_arg, page_arg, safe_next
 from .forms import ConfirmForm, DecimalField, Form, email_validator, iban_validator, siren_validator, siret_validator, vat_validator
 from .jobs import JobFailed, enqueue, find_job
+from .mail import mail_job, mail_language, mail_message, mail_urls, outbox_list, outbox_read, queue_mails, render_mail, send_mails
 from .models import ROLES, Cluster, Job, RoleAssignment, User
 from .plugins import Manifest
+from .ratelimit import rate_limit, rate_setting
+from .signing import BadToken, sign, unsign
 from .toolkit import cluster_hooks, cluster_setting
 from .ui import NavItem, Page, SearchResult, Setting, TimelineEntry, Widget, paginate
 
@@ -40,4 +43,7 @@ __all__ = [
     "api_paginate", "audit", "can", "create_app", "db", "export_response", "federation_admin_required",
     "form_errors", "hookimpl", "hookspec", "unneutralize",
     "jsonable", "paginate", "public", "requires", "utcnow", "validate", "with_appcontext",
+    # platform services: mail, signed links, rate limiting
+    "BadToken", "mail_job", "mail_language", "mail_message", "mail_urls", "outbox_list", "outbox_read", "queue_mails",
+    "rate_limit", "rate_setting", "render_mail", "send_mails", "sign", "unsign",
 ]

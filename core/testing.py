@@ -229,6 +229,78 @@ def client(app):
     return app.test_client()
 
 
+# -- mail --------------------------------------------------------------------------------
+class Outbox:
+    """The outbox folder of the test instance; ``mails(kind=None)`` parses what was written."""
+
+    def __init__(self, folder):
+        self.path = folder
+
+    def mails(self, kind: str | None = None) -> list:
+        from email.parser import BytesParser
+        from email.policy import default
+
+        if not self.path.is_dir():
+            return []
+        out = []
+        for path in sorted(self.path.glob("*.eml")):
+            with path.open("rb") as fh:
+                msg = BytesParser(policy=default).parse(fh)
+            if kind is None or msg["X-Grappe-Kind"] == kind:
+                out.append(msg)
+        return out
+
+
+@pytest.fixture
+def outbox(app) -> Outbox:
+    """The outbox (where mails go without ``SMTP_URL``), emptied: ``outbox.mails("confirmation")``."""
+    import shutil
+
+    from .mail import outbox_folder
+
+    folder = outbox_folder()
+    shutil.rmtree(folder, ignore_errors=True)
+    return Outbox(folder)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on (yet) on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1: ``.port``, ``.messages`` and ``.envelopes`` it got.
+
+    Point the app at it with ``app.config["SMTP_URL"] = f"smtp://127.0.0.1:{smtp_server.port}"``.
+    """
+    from email import message_from_bytes
+    from email.policy import default
+
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        def __init__(self):
+            self.messages = []
+            self.envelopes = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.messages.append(message_from_bytes(envelope.content, policy=default))
+            return "250 Message accepted for delivery"
+
+    handler = Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
 class Factory:
     """Small helpers to build clusters and users in tests."""
 

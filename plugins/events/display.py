@@ -10,16 +10,6 @@ from babel.numbers import format_currency
 
 from .services import cluster_tz
 
-LANGUAGES = ("fr", "en")
-
-
-def language_of(person_language: str | None, cluster=None) -> str:
-    """The language to write to a person in: theirs, else the cluster's, else English."""
-    for candidate in (person_language, getattr(cluster, "language", None)):
-        if candidate and candidate[:2] in LANGUAGES:
-            return candidate[:2]
-    return "en"
-
 
 def when(event, cluster, locale: str = "en") -> str:
     """``Thursday 3 December 2026, 09:00 – 12:30`` (one day) or both ends in full."""

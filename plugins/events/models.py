@@ -1,4 +1,4 @@
-"""Events tables: events, their topics, registrations, and public-page rate limiting.
+"""Events tables: events, their topics and registrations.
 
 Events and registrations belong to one cluster (:class:`core.ClusterScoped`).  Persons,
 organizations and competences are the CRM's: they are referenced by table name only.
@@ -238,14 +238,3 @@ class Registration(ClusterScoped, Base):
 
     def __str__(self) -> str:
         return self.audit_label
-
-
-class RateHit(Base):
-    """One use of a rate-limited public action (kept in the database: every process sees it)."""
-
-    __tablename__ = "events_rate_hit"
-    __table_args__ = (Index("ix_events_rate_hit_key_at", "key", "at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(120))
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -14,10 +14,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core import ConfirmForm, can, db, public, utcnow
+from core import BadToken, ConfirmForm, can, db, mail_language, public, rate_limit, rate_setting, sign, unsign, utcnow
 from plugins.crm import api as crm
 
-from . import display, ics, mail, ratelimit, services, tokens
+from . import ics, mail, services
 from .forms import PublicRegistrationForm
 from .models import Registration
 from .services import EventsError
@@ -35,7 +35,7 @@ def _visible_event(event_id: int):
 
 
 def _language() -> str:
-    return display.language_of(str(get_locale() or ""), g.cluster)
+    return mail_language(str(get_locale() or ""), g.cluster)
 
 
 def _seats_left(event) -> int | None:
@@ -64,9 +64,9 @@ def public_event(event_id: int):
                 # a bot filled the hidden field: answer as if all went well, do nothing
                 current_app.logger.info("events: honeypot filled on the public page of event %s", event.id)
                 return render_template("events/public_sent.html", event=event, email=form.email.data)
-            refused = ratelimit.hit([
-                (ratelimit.key("ip", request.remote_addr or "?"), *ratelimit.rule("EVENTS_RATE_PER_IP", "20/3600")),
-                (ratelimit.key("email", form.email.data), *ratelimit.rule("EVENTS_RATE_PER_EMAIL", "3/3600")),
+            refused = rate_limit([
+                ("events.ip", request.remote_addr or "?", *rate_setting("EVENTS_RATE_PER_IP", "20/3600")),
+                ("events.email", form.email.data, *rate_setting("EVENTS_RATE_PER_EMAIL", "3/3600")),
             ])
             if refused:
                 form.email.errors = list(form.email.errors) + [
@@ -83,9 +83,11 @@ def public_event(event_id: int):
 
 
 def _read(purpose: str, token: str):
+    """The data of an ``events.<purpose>`` link (None when it cannot be trusted)."""
+    max_age = mail.CONFIRM_LINK_MAX_AGE if purpose == "confirm" else None
     try:
-        return tokens.read(purpose, token)
-    except tokens.BadToken:
+        return unsign(f"events.{purpose}", token, max_age=max_age)
+    except BadToken:
         return None
 
 
@@ -94,7 +96,7 @@ def _done(event, outcome, person_name: str):
     if outcome.status in ("registered", "waitlisted"):
         from flask import url_for
 
-        cancel_url = url_for("events.public_cancel", token=tokens.make("cancel", {"r": outcome.registration_id}))
+        cancel_url = url_for("events.public_cancel", token=sign("events.cancel", {"r": outcome.registration_id}))
     return render_template("events/public_done.html", event=event, outcome=outcome, name=person_name,
                            cancel_url=cancel_url)
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 
-from core import audit, db, enqueue, utcnow
+from core import audit, db, queue_mails, utcnow
 from plugins.crm import api as crm
 
 from .models import (
@@ -538,18 +538,16 @@ def invite(event: Event, *, cluster, segment_id: int | None = None, person_ids: 
     The job (:func:`.jobs.invite_job`) keeps those who consent to event invitations and
     have an address, records them as *invited* and mails them.
     """
-    from . import mail
-
     if event.status != "open" or event.ends_at <= utcnow():
         raise EventsError(_("Open the event for registrations before inviting anyone."), "segment_id")
     if segment_id is not None and segment_id not in {sid for sid, _name in crm.list_segments(cluster.id)}:
         raise EventsError(_("No such segment in this cluster."), "segment_id")
     if segment_id is None and not person_ids:
         raise EventsError(_("Choose a segment, or pick persons."), "segment_id")
-    return enqueue("events.invite", cluster_id=cluster.id, user_id=mail._user_id(),
-                   params={"event_id": event.id, "segment_id": segment_id,
-                           "person_ids": [int(i) for i in person_ids or []], "base_url": mail.base_url()},
-                   label=_("Invitations to “%(title)s”", title=event.title))
+    return queue_mails("events.invite", cluster=cluster,
+                       params={"event_id": event.id, "segment_id": segment_id,
+                               "person_ids": [int(i) for i in person_ids or []]},
+                       label=_("Invitations to “%(title)s”", title=event.title))
 
 
 def send_reminders(event: Event, *, cluster):

@@ -12,7 +12,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core import ApiBlueprint, ClusterBlueprint, ConfirmForm, Page, User, can, db, page_arg, paginate, requires, safe_next, utcnow
+from core import (
+    ApiBlueprint, ClusterBlueprint, ConfirmForm, Page, User, can, db, outbox_list, outbox_read, page_arg, paginate, requires,
+    safe_next, utcnow,
+)
 from plugins.crm import api as crm
 
 from . import display, mail, services
@@ -439,12 +442,12 @@ def remind(event_id: int):
 @bp.route("/outbox")
 @requires("events.mail")
 def outbox():
-    entries = mail.outbox_list(g.cluster)
+    entries = outbox_list(g.cluster)
     per_page = current_app.config["PAGE_SIZE"]
     page_no = page_arg()
     page = Page(items=entries[(page_no - 1) * per_page: page_no * per_page], total=len(entries), page=page_no,
                 per_page=per_page)
-    headers = mail.outbox_headers(g.cluster, [e.name for e in page.items])
+    headers = {e.name: outbox_read(g.cluster, e.name, headers_only=True) for e in page.items}
     return render_template("events/outbox.html", page=page, headers=headers,
                            smtp=bool(current_app.config.get("SMTP_URL")), MAIL_KINDS=mail.MAIL_KINDS)
 
@@ -452,7 +455,7 @@ def outbox():
 @bp.route("/outbox/<name>")
 @requires("events.mail")
 def outbox_mail(name: str):
-    msg = mail.outbox_read(g.cluster, name)
+    msg = outbox_read(g.cluster, name)
     if msg is None:
         abort(404)
     body = msg.get_body(preferencelist=("plain",))

@@ -117,32 +117,3 @@ def viewer(factory, cluster):
 @pytest.fixture
 def staff_client(app, staff):
     return app.test_client(user=staff)
-
-
-@pytest.fixture
-def outbox(app):
-    """The outbox folder, emptied; ``outbox.mails()`` parses what was written."""
-    import shutil
-    from email.parser import BytesParser
-    from email.policy import default
-
-    from plugins.events.mail import outbox_folder
-
-    folder = outbox_folder()
-    shutil.rmtree(folder, ignore_errors=True)
-
-    class Box:
-        path = folder
-
-        def mails(self, kind=None):
-            if not folder.is_dir():
-                return []
-            out = []
-            for path in sorted(folder.glob("*.eml")):
-                with path.open("rb") as fh:
-                    msg = BytesParser(policy=default).parse(fh)
-                if kind is None or msg["X-Grappe-Kind"] == kind:
-                    out.append(msg)
-            return out
-
-    return Box()

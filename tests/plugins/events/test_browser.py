@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_public_registration_confirmation_and_check_in(live_server, page):
-    from plugins.events.mail import outbox_folder
+    from core.mail import outbox_folder
     from plugins.events.models import Registration
 
     from .conftest import EventsFactory

@@ -15,7 +15,7 @@ def test_every_events_string_is_translated_into_french_and_compiled():
 
 
 def test_every_mail_template_exists_in_both_languages():
-    from plugins.events.display import LANGUAGES
+    from core.app import LANGUAGES
     from plugins.events.mail import MAIL_KINDS
 
     for language in LANGUAGES:

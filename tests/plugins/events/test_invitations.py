@@ -9,10 +9,10 @@ from sqlalchemy import func, insert, select
 
 from core import db
 from core.jobs import execute
+from core.mail import outbox_folder
 from core.models import Job
 from core.testing import Factory, make_test_app, truncate_all
 from plugins.events import services
-from plugins.events.mail import outbox_folder
 from plugins.events.models import Registration
 
 from .conftest import statuses

@@ -1,4 +1,7 @@
-"""Mails: every kind in French and English, the outbox and its back-office pages, SMTP settings."""
+"""Events mails: every kind in French and English, the outbox pages of the back-office, reminders.
+
+The mail service itself (SMTP settings, the outbox, sending in jobs) is tested in tests/test_mail.py.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ import pytest
 from babel.dates import format_date
 from sqlalchemy import select
 
-from core import db, utcnow
+from core import db, outbox_list, utcnow
 from core.models import Cluster, Job
 from plugins.events import mail, services
-from plugins.events.display import LANGUAGES
+from core.app import LANGUAGES
 from plugins.events.models import Registration
 
 KINDS = ["invitation", "confirmation", "waitlist", "promotion", "cancellation", "event_cancelled", "reminder"]
@@ -90,10 +93,10 @@ def test_outbox_pages_show_only_the_clusters_mails(app, cluster, other_cluster, 
     services.register(theirs.id, ev.person(email="theirs@example.org"), cluster=other_cluster)
     page = staff_client.get("/alpha/events/outbox").get_data(as_text=True)
     assert "ours@example.org" in page and "theirs@example.org" not in page
-    (entry,) = mail.outbox_list(cluster)
+    (entry,) = outbox_list(cluster)
     page = staff_client.get(f"/alpha/events/outbox/{entry.name}").get_data(as_text=True)
     assert "Inscription confirmée : Our event" in page  # no language of their own: the cluster's (fr)
-    (their_entry,) = mail.outbox_list(other_cluster)
+    (their_entry,) = outbox_list(other_cluster)
     assert staff_client.get(f"/alpha/events/outbox/{their_entry.name}").status_code == 404
     for bad in ("..%2F..%2Fsecret_key", "secret_key", "x.eml", "%2Fetc%2Fpasswd"):
         assert staff_client.get(f"/alpha/events/outbox/{bad}").status_code == 404
@@ -101,22 +104,6 @@ def test_outbox_pages_show_only_the_clusters_mails(app, cluster, other_cluster, 
 
 def test_outbox_needs_staff(app, cluster, viewer):
     assert app.test_client(user=viewer).get("/alpha/events/outbox").status_code == 403
-
-
-@pytest.mark.parametrize("url, expected", [
-    ("smtp://mail.example.org", ("mail.example.org", 25, "", "", False, False)),
-    ("smtp://u%40x:p%3Ass@mail.example.org:587?starttls=1", ("mail.example.org", 587, "u@x", "p:ss", False, True)),
-    ("smtps://u:p@mail.example.org", ("mail.example.org", 465, "u", "p", True, False)),
-])
-def test_smtp_url(url, expected):
-    s = mail.parse_smtp_url(url)
-    assert (s.host, s.port, s.username, s.password, s.ssl, s.starttls) == expected
-
-
-@pytest.mark.parametrize("url", ["http://mail.example.org", "smtp://", "mail.example.org:25"])
-def test_smtp_url_refused(url):
-    with pytest.raises(ValueError):
-        mail.parse_smtp_url(url)
 
 
 def test_reminders_go_once_to_registered_persons(app, cluster, staff_client, ev, outbox):
