@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import auth, builtin, inputs
 from .api import API_PREFIX, ApiBlueprint, ClusterBlueprint
-from .database import db, default_database_url, retry_when_sqlite_is_busy, unique_violation_errors
+from .database import db, default_database_url, request_transaction, unique_violation_errors
 from .modules import ModuleCache, enabled_modules, modules_version_subquery
 from .plugins import PluginHost
 
@@ -152,9 +152,8 @@ def create_app(test_config: dict | None = None, plugins: Iterable[ModuleType | s
 
     jobs.init_app(app)
     _install_request_hooks(app)
-    if db.engine_for(app).dialect.name == "sqlite":
-        for endpoint, view in list(app.view_functions.items()):
-            app.view_functions[endpoint] = retry_when_sqlite_is_busy(view)
+    for endpoint, view in list(app.view_functions.items()):
+        app.view_functions[endpoint] = request_transaction(view)  # the request's one commit
     for info in host.broken():
         app.logger.error("plugin '%s' is broken and not loaded: %s", info.name, info.error)
     return app

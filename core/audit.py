@@ -69,7 +69,9 @@ def record(action: str, *, cluster_id=None, object_type="", object_id="", summar
 def history(object_type: str, object_id, *, cluster_id: int | None = None, limit: int = 50) -> list[AuditEntry]:
     """The audit entries about one record, newest first (a record's change history).
 
-    :param cluster_id: also keep only the entries made in this cluster or outside any.
+    :param cluster_id: keep only the entries made in this cluster or outside any (the
+        record's history as a cluster sees it); None: every cluster's entries.  The read
+        goes across clusters by design (``all_clusters``): this parameter is its scope.
     """
     from sqlalchemy import or_, select
 
@@ -77,7 +79,7 @@ def history(object_type: str, object_id, *, cluster_id: int | None = None, limit
     if cluster_id is not None:
         stmt = stmt.where(or_(AuditEntry.cluster_id == cluster_id, AuditEntry.cluster_id.is_(None)))
     stmt = stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)
-    return list(db.session.execute(stmt).scalars())
+    return list(db.session.execute(stmt.execution_options(all_clusters=True)).scalars())
 
 
 def _cluster_of(obj, session: Session):

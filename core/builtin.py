@@ -27,6 +27,7 @@ from .forms import (
 from .hookspecs import hookimpl
 from .inputs import page_arg
 from .models import ROLES, AuditEntry, Cluster, ClusterSetting, Job, RoleAssignment, User
+from .toolkit import cluster_hooks, get_or_404
 from .ui import NavItem, Page, Widget, paginate
 
 bp = Blueprint("core", __name__, template_folder="templates", static_folder="static",
@@ -56,7 +57,7 @@ def grappe_nav_items(cluster, user):
 @hookimpl(trylast=True)
 def grappe_dashboard_widgets(cluster, user):
     count = db.session.execute(
-        select(func.count()).select_from(Job).where(Job.cluster_id == cluster.id, Job.status.in_(("queued", "running")))
+        select(func.count()).select_from(Job).where(Job.status.in_(("queued", "running")))
     ).scalar_one()
     names = ", ".join(sorted(g.enabled_modules)) or _("none")
     return [Widget(_l("This cluster"), Markup(
@@ -75,7 +76,7 @@ def shell_context() -> dict:
     ctx["my_clusters"] = my_clusters()
     if cluster is not None:
         host = current_app.extensions["grappe.host"]
-        items = [i for group in host.hook_for(g.enabled_modules).grappe_nav_items(cluster=cluster, user=current_user) for i in group]
+        items = [i for group in cluster_hooks().grappe_nav_items(cluster=cluster, user=current_user) for i in group]
         ctx["nav_items"] = sorted(
             (i for i in items if i.permission is None or auth.can(current_user, i.permission, cluster)),
             key=lambda i: (i.order, str(i.label)),
@@ -187,7 +188,7 @@ def account():
 @bp.route("/<cluster>/")
 def dashboard():
     host = current_app.extensions["grappe.host"]
-    widgets = [w for group in host.hook_for(g.enabled_modules).grappe_dashboard_widgets(cluster=g.cluster, user=current_user) for w in group]
+    widgets = [w for group in cluster_hooks().grappe_dashboard_widgets(cluster=g.cluster, user=current_user) for w in group]
     widgets.sort(key=lambda w: (w.order, str(w.title)))
     return render_template("core/dashboard.html", widgets=widgets)
 
@@ -198,7 +199,7 @@ def search():
     results = []
     if query:
         host = current_app.extensions["grappe.host"]
-        for group in host.hook_for(g.enabled_modules).grappe_search(cluster=g.cluster, query=query, limit=20):
+        for group in cluster_hooks().grappe_search(cluster=g.cluster, query=query, limit=20):
             results.extend(group)
     return render_template("core/search.html", query=query, results=results)
 
@@ -206,7 +207,7 @@ def search():
 @bp.route("/<cluster>/audit")
 @requires("core.audit")
 def audit():
-    stmt = select(AuditEntry).where(AuditEntry.cluster_id == g.cluster.id).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    stmt = select(AuditEntry).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())  # scoped by the core
     filters = {k: request.args.get(k, "").strip() for k in ("action", "object_type", "user")}
     if filters["action"]:
         stmt = stmt.where(AuditEntry.action == filters["action"])
@@ -215,24 +216,21 @@ def audit():
     if filters["user"]:
         stmt = stmt.join(User, User.id == AuditEntry.user_id).where(User.email.contains(filters["user"].lower()))
     page = paginate(db.session, stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
-    actions = db.session.execute(select(AuditEntry.action).where(AuditEntry.cluster_id == g.cluster.id).distinct()).scalars().all()
+    actions = db.session.execute(select(AuditEntry.action).distinct()).scalars().all()
     return render_template("core/audit.html", page=page, filters=filters, actions=sorted(actions))
 
 
 @bp.route("/<cluster>/jobs")
 def jobs():
     job_service.sweep_quietly(g.cluster.id)  # jobs whose worker died show as failed, retryable
-    stmt = select(Job).where(Job.cluster_id == g.cluster.id).order_by(Job.created_at.desc(), Job.id.desc())
+    stmt = select(Job).order_by(Job.created_at.desc(), Job.id.desc())  # scoped by the core
     page = paginate(db.session, stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
     return render_template("core/jobs.html", page=page, form=ConfirmForm(), may_retry=may_retry)
 
 
 def _cluster_job(job_id: int) -> Job:
     job_service.sweep_quietly(g.cluster.id)
-    job = db.session.get(Job, job_id)
-    if job is None or job.cluster_id != g.cluster.id:
-        abort(404)
-    return job
+    return get_or_404(Job, job_id)
 
 
 def _may_start_again(job: Job) -> bool:

@@ -96,7 +96,10 @@ def with_app(f=None, *, read_only: bool = False):
         @functools.wraps(f)
         def wrapper(*args, **kwargs):
             with _app(read_only).app_context():
-                return f(*args, **kwargs)
+                result = f(*args, **kwargs)
+                if not read_only:
+                    db.session.commit()  # the command's one commit (nothing on an error)
+                return result
 
         return wrapper
 

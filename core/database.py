@@ -30,6 +30,7 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -84,8 +85,24 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
-class ClusterScoped:
-    """Mixin of cluster-owned models: a ``cluster_id`` that queries are scoped by."""
+class ClusterFiltered:
+    """Mixin of models whose queries are scoped to the current cluster (``cluster_id``).
+
+    Inside a cluster's request (or a job, a command that sets ``session.info["cluster_id"]``)
+    every select, update and delete of such a model sees that cluster's rows only; a read
+    across clusters says so: ``.execution_options(all_clusters=True)``.  The model declares
+    its own ``cluster_id`` column (the core's jobs and audit entries: nullable, for what
+    belongs to no cluster).  Cluster-owned models use :class:`ClusterScoped`, which adds
+    the column and stamps new rows.
+    """
+
+    # declared here for the scoping criteria (built on this mixin); each model declares its own
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("core_cluster.id", ondelete="CASCADE"))
+
+
+class ClusterScoped(ClusterFiltered):
+    """Mixin of cluster-owned models: a ``cluster_id`` that queries are scoped by and that
+    new rows get from the current cluster (writing another cluster's row is refused)."""
 
     cluster_id: Mapped[int] = mapped_column(
         ForeignKey("core_cluster.id", ondelete="CASCADE"), index=True
@@ -136,7 +153,7 @@ def _scope_option(cluster_id: int):
     option = _SCOPE_OPTIONS.get(cluster_id)
     if option is None:
         option = _SCOPE_OPTIONS[cluster_id] = with_loader_criteria(
-            ClusterScoped,
+            ClusterFiltered,
             lambda cls: cls.cluster_id == cluster_id,
             include_aliases=True,
         )
@@ -222,6 +239,7 @@ class Database:
         session = self.new_session(cluster_id)
         try:
             session.connection(execution_options={"sqlite_immediate": True})
+            session.info["write_lock"] = True
             yield session
             session.commit()
         except BaseException:
@@ -233,6 +251,37 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def write_lock(self, session: Session | None = None) -> None:
+        """Hold the database's write lock until the end of the transaction (SQLite).
+
+        SQLite has one writer at a time: a transaction that is to read, then write on what
+        it read, takes the write lock first.  A new transaction begins with ``BEGIN
+        IMMEDIATE``; one that has already begun takes the lock with an empty write (if its
+        snapshot went stale meanwhile, that fails with "database is locked" and the request
+        runs again).
+        On PostgreSQL this does nothing: lock the rows you check with :meth:`locked`.
+        """
+        session = session or self.session
+        if session.get_bind().dialect.name != "sqlite" or session.info.get("write_lock"):
+            return
+        if session.in_transaction():
+            session.execute(text("UPDATE core_cluster SET id = id WHERE 1 = 0"))
+        else:
+            session.connection(execution_options={"sqlite_immediate": True})
+        session.info["write_lock"] = True
+
+    def locked(self, stmt, session: Session | None = None):
+        """``stmt`` (a select of the rows a check reads before it writes) with their lock.
+
+        ``db.session.execute(db.locked(select(Event).where(Event.id == event_id)))``: on
+        PostgreSQL ``SELECT ... FOR UPDATE`` (two transactions checking the same event's
+        seats run one after the other); on SQLite the transaction takes the write lock
+        (:meth:`write_lock`), which serializes them the same way.  The one lock helper of
+        the platform: seats, the importer, numbering counters use it.
+        """
+        self.write_lock(session)
+        return stmt.with_for_update()
 
 
 db = Database()
@@ -295,29 +344,41 @@ def unique_violation_errors(exc: IntegrityError) -> dict[str, list[str]] | None:
     return {field: [str(message)]}
 
 
-# -- SQLite: a transaction that read, then could not take the write lock ----------------
+# -- the request's one transaction -------------------------------------------------------
 SQLITE_BUSY_RETRIES = 5
 
 
 @event.listens_for(Session, "after_commit")
-def _note_commit(_session) -> None:
+def _note_commit(session) -> None:
+    session.info.pop("write_lock", None)
     if has_request_context():
         g._grappe_committed = True
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_write_lock(session) -> None:
+    session.info.pop("write_lock", None)
 
 
 def _sqlite_busy(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
-def retry_when_sqlite_is_busy(view):
-    """Run a view again when SQLite refused its write lock and nothing was committed yet.
+def request_transaction(view):
+    """Wrap a view in the request's one transaction (every view of the app gets it).
 
-    On SQLite a transaction that has read (a form's duplicate check) and then writes
-    fails at once with "database is locked" when another connection committed in
-    between: its snapshot is stale and cannot become a write. Nothing was written, so the
-    request runs again, from a fresh snapshot (where the form now sees the other row and
-    answers its field-level 422). A view that committed something before failing is not
-    run again (the error stands).
+    Operations flush; the request commits once, after the view returned a response
+    below 400, and rolls back otherwise (an error page, a form sent back with its errors,
+    an exception): a view or an operation never commits.  A commit that fails on a
+    unique constraint is the errorhandler's field-level 422, like any IntegrityError.
+
+    On SQLite, a transaction that could not take the write lock ("database is locked"
+    after its snapshot went stale) runs the view again from a fresh snapshot, up to
+    five times, when nothing was committed in the attempt.  The request's transaction
+    begins deferred (a read takes no lock): a read-then-write takes the write lock first
+    with :meth:`Database.write_lock` or :meth:`Database.locked`.  (Beginning every write
+    request with ``BEGIN IMMEDIATE`` would deadlock the writes that must outlive the
+    request in a session of their own, such as a job's row.)
     """
 
     @functools.wraps(view)
@@ -325,15 +386,26 @@ def retry_when_sqlite_is_busy(view):
         for attempt in range(SQLITE_BUSY_RETRIES + 1):
             g._grappe_committed = False
             try:
-                return view(*args, **kwargs)
+                response = current_app.make_response(view(*args, **kwargs))
+                session = g.get("_grappe_session")
+                if session is not None:
+                    if response.status_code < 400:
+                        session.commit()
+                    else:
+                        session.rollback()
+                return response
             except OperationalError as exc:
-                if not _sqlite_busy(exc) or g.get("_grappe_committed") or attempt == SQLITE_BUSY_RETRIES:
+                if (not _sqlite_busy(exc) or g.get("_grappe_committed") or attempt == SQLITE_BUSY_RETRIES
+                        or not db.is_sqlite):
                     raise
                 db.session.rollback()
                 time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper
+
+
+retry_when_sqlite_is_busy = request_transaction  # its name before the one-transaction rule
 
 
 def changes_of(obj) -> dict[str, list]:

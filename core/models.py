@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .database import Base, UTCDateTime, utcnow
+from .database import Base, ClusterFiltered, UTCDateTime, utcnow
 
 ROLES = ("viewer", "staff", "manager", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -197,7 +197,7 @@ class ApiToken(Base):
     user: Mapped[User] = relationship(lazy="joined")
 
 
-class AuditEntry(Base):
+class AuditEntry(ClusterFiltered, Base):
     """Who did what to which record, when; field-level changes for updates."""
 
     __tablename__ = "core_audit_entry"
@@ -232,7 +232,7 @@ JOB_CRASHED = N_("The job stopped on an unexpected error; the details are in the
                  "You can retry it.")
 
 
-class Job(Base):
+class Job(ClusterFiltered, Base):
     """A background job and its progress.
 
     While it runs, its worker refreshes ``heartbeat_at``; a ``running`` job whose

@@ -7,13 +7,45 @@ from typing import Any
 from flask import current_app, g
 
 
-def cluster_hooks():
-    """Hook callers for the current cluster: plugins it has not enabled are skipped.
+def cluster_hooks(cluster=None):
+    """Hook callers for a cluster: plugins it has not enabled are skipped.
 
-    ``cluster_hooks().grappe_timeline_entries(cluster=g.cluster, ...)``
+    The one way to call a hook for a cluster: ``cluster_hooks().grappe_timeline_entries(
+    cluster=g.cluster, ...)`` in a request (the request's cluster), ``cluster_hooks(cluster)``
+    in a job or a command.  (Hooks of the whole platform, called while the app is built,
+    are the core's business.)
     """
     host = current_app.extensions["grappe.host"]
-    return host.hook_for(g.get("enabled_modules", frozenset()))
+    if cluster is None or (g.get("cluster") is not None and g.cluster.id == cluster.id
+                           and "enabled_modules" in g):
+        return host.hook_for(g.get("enabled_modules", frozenset()))
+    from .modules import enabled_modules
+
+    return host.hook_for(enabled_modules(cluster))
+
+
+def get_or_404(model, ident, message: str | None = None):
+    """The row of ``model`` with this primary key, as the current cluster may see it, or a 404.
+
+    A scoped ``SELECT`` (never the identity map, which may hold a row another query read
+    across clusters): a cluster-owned row of another cluster is not found.  In the API the
+    404 is ``{"errors": {"_": ["Not found."]}}`` (or ``message``); on a page, the error page.
+    """
+    from flask import abort
+    from sqlalchemy import inspect as sa_inspect, select
+
+    from .auth import is_api_request
+    from .database import db
+
+    (key,) = sa_inspect(model).primary_key
+    obj = db.session.execute(select(model).where(key == ident)).scalar_one_or_none()
+    if obj is None:
+        if is_api_request():
+            from .api import ApiError
+
+            raise ApiError({"_": [message or "Not found."]}, 404)
+        abort(404)
+    return obj
 
 
 def cluster_setting(key: str, cluster=None, default: Any = None) -> Any:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
 from core import ApiBlueprint, ApiError, db, federation_admin_required, jsonable, requires, validate
-from core import api_paginate, int_arg
+from core import api_paginate, get_or_404, int_arg
 
 from . import filters as crm_filters
 from . import services
@@ -190,7 +190,7 @@ def organization_delete(org_id: int):
 @api.operation("/organizations/<int:org_id>/timeline", summary="The organization's timeline in this cluster")
 def organization_timeline(org_id: int):
     _get(Organization, org_id)
-    rows = services.timeline("crm.organization", org_id, g.cluster, g.enabled_modules)
+    rows = services.timeline("crm.organization", org_id, g.cluster)
     return jsonify({"items": [{"when": jsonable(r["when"]), "kind": r["entry"].kind, "title": r["entry"].title,
                                "plugin": r["entry"].plugin, "url": r["entry"].url, "detail": r["entry"].detail,
                                "interaction_id": r["interaction"].id if r["interaction"] else None}
@@ -498,8 +498,8 @@ def segment_delete(segment_id: int):
 def _import_job(job_id: int):
     from core import Job
 
-    job = db.session.get(Job, job_id)
-    if job is None or job.cluster_id != g.cluster.id or job.name != "crm.import":
+    job = get_or_404(Job, job_id)
+    if job.name != "crm.import":
         raise ApiError({"_": ["Not found."]}, 404)
     return job
 

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import selectinload
 
-from core import Cluster, audit, db, utcnow
+from core import Cluster, audit, cluster_hooks, db, utcnow
 
 from .models import (
     CONSENT_PURPOSES,
@@ -632,7 +632,7 @@ def followups_due_count(author_id: int, on: date | None = None) -> int:
 
 
 # -- timeline ------------------------------------------------------------------------
-def timeline(object_type: str, object_id: int, cluster, enabled_modules, *, limit: int = 50) -> list[dict]:
+def timeline(object_type: str, object_id: int, cluster, *, limit: int = 50) -> list[dict]:
     """This cluster's interactions with a record merged with other plugins' entries, newest first.
 
     Other plugins answer the core hook ``grappe_timeline_entries`` (only those the
@@ -666,8 +666,7 @@ def timeline(object_type: str, object_id: int, cluster, enabled_modules, *, limi
                                plugin="crm", url=edit_url.format(i.id), detail=i.summary),
         "interaction": i,
     } for i in interactions]
-    host = current_app.extensions["grappe.host"]
-    for group in host.hook_for(enabled_modules).grappe_timeline_entries(
+    for group in cluster_hooks(cluster).grappe_timeline_entries(
             cluster=cluster, object_type=object_type, object_id=object_id, limit=limit):
         for entry in group or []:
             when = entry.when if entry.when.tzinfo else entry.when.replace(tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 
 from core import ClusterBlueprint, can, db, export_response, federation_admin_required, requires
-from core import ConfirmForm, int_arg, page_arg
+from core import ConfirmForm, get_or_404, int_arg, page_arg
 
 from . import services
 from .forms import (
@@ -201,7 +201,7 @@ def _render_organization(org: Organization, *, interaction_form=None, membership
     return render_template(
         "crm/organization.html", org=org, links=links, parent=parent, subsidiaries=subsidiaries,
         memberships=memberships, competences=services.organization_competences(org.id),
-        timeline=services.timeline("crm.organization", org.id, g.cluster, g.enabled_modules),
+        timeline=services.timeline("crm.organization", org.id, g.cluster),
         interaction_form=interaction_form, membership_form=membership_form,
         competence_form=competence_form or OrganizationCompetenceForm(formdata=None),
         vocabulary=db.session.execute(select(Competence.id, Competence.name).order_by(Competence.key)).all(),
@@ -401,7 +401,7 @@ def _render_person(person: Person, *, consent_form=None, link_form=None, status:
     return render_template(
         "crm/person.html", person=person, consents=services.consent_state(person.id),
         consent_form=consent_form or ConsentForm(formdata=None), link_form=link_form or PersonLinkForm(formdata=None),
-        timeline=services.timeline("crm.person", person.id, g.cluster, g.enabled_modules),
+        timeline=services.timeline("crm.person", person.id, g.cluster),
     ), status
 
 
@@ -618,8 +618,8 @@ def persons_export(fmt: str):
 def _import_job_or_404(job_id: int):
     from core import Job
 
-    job = db.session.get(Job, job_id)
-    if job is None or job.cluster_id != g.cluster.id or job.name != "crm.import":
+    job = get_or_404(Job, job_id)
+    if job.name != "crm.import":
         abort(404)
     return job
 
