@@ -23,7 +23,7 @@ from .models import ROLES, Cluster, Job, RoleAssignment, User
 from .plugins import Manifest
 from .ratelimit import rate_limit, rate_setting
 from .signing import BadToken, sign, unsign
-from .toolkit import cluster_hooks, cluster_setting, get_or_404
+from .toolkit import cluster_hooks, cluster_setting, get_or_404, today
 from .ui import NavItem, Page, SearchResult, Setting, TimelineEntry, Widget, paginate
 
 
@@ -35,7 +35,7 @@ def with_appcontext(f):
 
 
 __all__ = [
-    "ROLES", "Cluster", "ConfirmForm", "DecimalField", "Form", "Job", "RoleAssignment", "User", "cluster_hooks", "cluster_setting", "get_or_404",
+    "ROLES", "Cluster", "ConfirmForm", "DecimalField", "Form", "Job", "RoleAssignment", "User", "cluster_hooks", "cluster_setting", "get_or_404", "today",
     "email_validator", "enqueue", "find_job", "JobFailed", "iban_validator", "int_arg", "page_arg", "json_body", "safe_next", "new_api_token", "siren_validator",
     "siret_validator", "vat_validator",
     "ApiBlueprint", "ApiError", "Base", "ClusterBlueprint", "ClusterScoped", "Manifest", "NavItem",

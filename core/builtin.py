@@ -75,7 +75,6 @@ def shell_context() -> dict:
         return ctx
     ctx["my_clusters"] = my_clusters()
     if cluster is not None:
-        host = current_app.extensions["grappe.host"]
         items = [i for group in cluster_hooks().grappe_nav_items(cluster=cluster, user=current_user) for i in group]
         ctx["nav_items"] = sorted(
             (i for i in items if i.permission is None or auth.can(current_user, i.permission, cluster)),
@@ -187,7 +186,6 @@ def account():
 # -- per-cluster pages -----------------------------------------------------------
 @bp.route("/<cluster>/")
 def dashboard():
-    host = current_app.extensions["grappe.host"]
     widgets = [w for group in cluster_hooks().grappe_dashboard_widgets(cluster=g.cluster, user=current_user) for w in group]
     widgets.sort(key=lambda w: (w.order, str(w.title)))
     return render_template("core/dashboard.html", widgets=widgets)
@@ -198,7 +196,6 @@ def search():
     query = request.args.get("q", "").strip()[:200]
     results = []
     if query:
-        host = current_app.extensions["grappe.host"]
         for group in cluster_hooks().grappe_search(cluster=g.cluster, query=query, limit=20):
             results.extend(group)
     return render_template("core/search.html", query=query, results=results)

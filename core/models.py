@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -57,6 +58,29 @@ class Cluster(Base):
 
     def has_module(self, name: str) -> bool:
         return any(m.module == name for m in self.modules)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The cluster's time zone (UTC when its name is unknown to this machine)."""
+        try:
+            return ZoneInfo(self.timezone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def now(self) -> datetime:
+        """The time now, in the cluster's time zone (aware)."""
+        return utcnow().astimezone(self.zone)
+
+    def today(self) -> date:
+        """Today's date where the cluster is (not the server's: a date a cluster's staff
+        types or reads, such as a membership's end, is a day of the cluster's calendar)."""
+        return self.now().date()
+
+    def local(self, when: datetime) -> datetime:
+        """An aware (or UTC naive) datetime, in the cluster's time zone."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return when.astimezone(self.zone)
 
     @property
     def module_names(self) -> list[str]:

@@ -66,3 +66,15 @@ def cluster_setting(key: str, cluster=None, default: Any = None) -> Any:
             if setting.key == key:
                 return setting.default
     return default
+
+
+def today():
+    """Today's date for the current cluster (its time zone); outside a cluster, in UTC.
+
+    What a plugin uses instead of ``date.today()``, which is the server's calendar."""
+    cluster = g.get("cluster")
+    if cluster is not None:
+        return cluster.today()
+    from .database import utcnow
+
+    return utcnow().date()

@@ -41,8 +41,6 @@ PLUGINS = ROOT / "plugins"
 KNOWN_CYCLES: list[frozenset[str]] = [
     # api.import_file -> importing -> forms (function-local) -> services -> api.member_ids
     frozenset({"plugins.crm.api", "plugins.crm.forms", "plugins.crm.importing", "plugins.crm.services"}),
-    # display -> services.cluster_tz; services -> mail (function-local); mail -> display
-    frozenset({"plugins.events.display", "plugins.events.mail", "plugins.events.services"}),
 ]
 
 

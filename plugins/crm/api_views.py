@@ -8,7 +8,6 @@ every cluster's staff; memberships, interactions and segments only to their clus
 
 from __future__ import annotations
 
-from datetime import date
 
 from flask import g, jsonify, request
 from flask_login import current_user
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
-from core import ApiBlueprint, ApiError, db, federation_admin_required, jsonable, requires, validate
+from core import ApiBlueprint, ApiError, db, federation_admin_required, jsonable, requires, today, validate
 from core import api_paginate, get_or_404, int_arg
 
 from . import filters as crm_filters
@@ -74,7 +73,7 @@ def person_json(p: Person) -> dict:
 def membership_json(m: Membership) -> dict:
     return {"id": m.id, "organization_id": m.organization_id, "status": m.status,
             "start_date": jsonable(m.start_date), "end_date": jsonable(m.end_date), "fee_tier": m.fee_tier,
-            "note": m.note, "member_today": m.status == "member" and m.covers(date.today())}
+            "note": m.note, "member_today": m.status == "member" and m.covers(today())}
 
 
 def interaction_json(i: Interaction) -> dict:

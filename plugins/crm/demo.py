@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
-from core import db
+from core import db, today
 from stdnum import luhn
 from stdnum.at import uid
 
@@ -199,7 +199,7 @@ def create_demo_data(clusters, rng, n_organizations: int = 320, n_persons: int =
 
     # consent: most accepted the newsletter at a fair, a few declined invitations
     persons = db.session.execute(select(Person.id)).scalars().all()
-    today = date.today()
+    day0 = today()
     for pid in persons:
         if rng.random() < 0.6:
             db.session.add(ConsentRecord(person_id=pid, purpose="newsletter", status="granted",
@@ -225,7 +225,7 @@ def create_demo_data(clusters, rng, n_organizations: int = 320, n_persons: int =
         ).scalars().all() or db.session.execute(select(User.id).where(User.is_federation_admin.is_(True))).scalars().all()
         for org_id, _t, _f in mine[:60]:
             roll = rng.random()
-            start = today - timedelta(days=rng.randint(60, 2500))
+            start = day0 - timedelta(days=rng.randint(60, 2500))
             tier = rng.choice(["Small company", "Medium company", "Large company", "Research and education"])
             if roll < 0.65:
                 db.session.add(Membership(cluster_id=cluster.id, organization_id=org_id, status="member",
@@ -236,15 +236,15 @@ def create_demo_data(clusters, rng, n_organizations: int = 320, n_persons: int =
                                           fee_tier=tier))
             else:
                 db.session.add(Membership(cluster_id=cluster.id, organization_id=org_id, status="prospect",
-                                          start_date=today - timedelta(days=rng.randint(5, 200))))
+                                          start_date=day0 - timedelta(days=rng.randint(5, 200))))
         pool = THEMES[theme][3]
         for k in range(90):
             org_id = rng.choice(mine)[0]
             topic = rng.choice(pool)
-            day = today - timedelta(days=rng.randint(0, 700))
+            day = day0 - timedelta(days=rng.randint(0, 700))
             follow = None
             if k % 6 == 0:  # every sixth asks for a follow-up; a few of them are late
-                follow = today + timedelta(days=rng.randint(-10, -1) if k % 18 == 0 else rng.randint(0, 30))
+                follow = day0 + timedelta(days=rng.randint(-10, -1) if k % 18 == 0 else rng.randint(0, 30))
                 day = min(day, follow)
             interaction = Interaction(
                 cluster_id=cluster.id, organization_id=org_id,

@@ -14,7 +14,7 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import Integer, Select, and_, column, or_, select, text
 
-from core import db
+from core import db, today
 
 from .models import Membership, Organization, OrganizationCompetence, OrganizationTag, Person, Tag
 from .text import like_pattern, normalize
@@ -96,7 +96,7 @@ def organization_text_clause(query: str, *, scan: bool = False):
 
 def member_ids_select(cluster_id: int, on: date | None = None) -> Select:
     """The ids of the organizations that are members of a cluster on a day."""
-    on = on or date.today()
+    on = on or today()
     return select(Membership.organization_id).where(
         Membership.cluster_id == cluster_id,
         Membership.status == "member",
@@ -133,14 +133,14 @@ def apply(stmt: Select, filters: dict, cluster_id: int | None, *, scan: bool = F
                 OrganizationCompetence.competence_id == int(f[key]), OrganizationCompetence.kind == kind)))
     status = f.get("membership")
     if status and cluster_id is not None:
-        today = date.today()
-        members = member_ids_select(cluster_id, today)
+        on_day = today()
+        members = member_ids_select(cluster_id, on_day)
         in_cluster = select(Membership.organization_id).where(Membership.cluster_id == cluster_id)
         if status == "member":
             stmt = stmt.where(Organization.id.in_(members))
         elif status == "prospect":
             stmt = stmt.where(Organization.id.in_(in_cluster.where(
-                Membership.status == "prospect", or_(Membership.end_date.is_(None), Membership.end_date >= today))),
+                Membership.status == "prospect", or_(Membership.end_date.is_(None), Membership.end_date >= on_day))),
                 Organization.id.not_in(members))
         elif status == "former":
             stmt = stmt.where(Organization.id.in_(in_cluster.where(Membership.status.in_(("member", "former")))),

@@ -26,7 +26,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 
-from core import Form, db
+from core import Form, db, today
 from core import email_validator, siren_validator, siret_validator, vat_validator
 
 from . import filters as crm_filters
@@ -300,7 +300,7 @@ class ConsentForm(Form):
                          description=_l("e.g. signed form, e-mail of 3 March, phone call"))
 
     def validate_on(self, field):
-        if field.data and field.data > date.today():
+        if field.data and field.data > today():
             raise ValidationError(_l("A consent cannot be dated in the future."))
 
 

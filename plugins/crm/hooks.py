@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from core import NavItem, Permission, SearchResult, Widget, hookimpl
+from core import NavItem, Permission, SearchResult, Widget, hookimpl, today
 
 from . import manifest  # noqa: F401  (the manifest is found through the package)
 from . import models  # noqa: F401  (tables are known to the metadata for migrations)
@@ -53,7 +53,6 @@ def grappe_nav_items(cluster, user):
 
 @hookimpl
 def grappe_dashboard_widgets(cluster, user):
-    from datetime import date
 
     from sqlalchemy import func, select
 
@@ -64,7 +63,7 @@ def grappe_dashboard_widgets(cluster, user):
     from .services import followups_due_count
 
     members = db.session.execute(select(func.count(func.distinct(Membership.organization_id))).where(
-        member_ids_select(cluster.id, date.today()).whereclause)).scalar_one()
+        member_ids_select(cluster.id, today()).whereclause)).scalar_one()
     due = followups_due_count(user.id)
     return [
         Widget(_l("Members"), Markup('<p class="big">{}</p><p class="muted">{}</p>').format(

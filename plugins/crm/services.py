@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.orm import selectinload
 
-from core import Cluster, audit, cluster_hooks, db, utcnow
+from core import Cluster, audit, cluster_hooks, db, today, utcnow
 
 from .models import (
     CONSENT_PURPOSES,
@@ -520,7 +520,7 @@ def membership_status(memberships, on: date | None = None) -> str | None:
     ``member`` when a member period covers the day, else the status of the latest period
     (a member period that ended counts as ``former``).
     """
-    on = on or date.today()
+    on = on or today()
     status = None
     for m in sorted(memberships, key=lambda m: m.start_date):
         if m.status == "member" and m.covers(on):
@@ -628,7 +628,7 @@ def followups(author_id: int, *, include_done: bool = False, limit: int = 200) -
 def followups_due_count(author_id: int, on: date | None = None) -> int:
     return db.session.execute(select(func.count(Interaction.id)).where(
         Interaction.author_id == author_id, Interaction.follow_up_done.is_(False),
-        Interaction.follow_up_on <= (on or date.today()))).scalar_one()
+        Interaction.follow_up_on <= (on or today()))).scalar_one()
 
 
 # -- timeline ------------------------------------------------------------------------
@@ -639,9 +639,7 @@ def timeline(object_type: str, object_id: int, cluster, *, limit: int = 50) -> l
     cluster has enabled, through the subset caller): one hook call for the page.
     """
     from datetime import time
-    from zoneinfo import ZoneInfo
-
-    from flask import current_app, url_for
+    from flask import url_for
     from sqlalchemy.orm import joinedload
 
     from core import TimelineEntry
@@ -655,10 +653,7 @@ def timeline(object_type: str, object_id: int, cluster, *, limit: int = 50) -> l
             select(InteractionPerson.interaction_id).where(InteractionPerson.person_id == object_id)))
     interactions = db.session.execute(
         stmt.order_by(Interaction.date.desc(), Interaction.id.desc()).limit(limit)).scalars().all()
-    try:
-        tz = ZoneInfo(cluster.timezone)
-    except Exception:  # noqa: BLE001
-        tz = ZoneInfo("UTC")
+    tz = cluster.zone
     edit_url = url_for("crm.interaction_edit", interaction_id=0).replace("/0/", "/{}/")
     rows = [{
         "when": datetime.combine(i.date, time(12), tzinfo=tz),
@@ -756,7 +751,7 @@ def match(org_id: int, *, direction: str = "needs", competence_id: int | None = 
     candidates = list(matched)
     from .api import member_ids
 
-    members = member_ids(candidates, cluster_id, date.today()) if cluster_id is not None else set()
+    members = member_ids(candidates, cluster_id, today()) if cluster_id is not None else set()
     last_contact = dict(db.session.execute(
         select(Interaction.organization_id, func.max(Interaction.date))
         .where(Interaction.organization_id.in_(candidates)).group_by(Interaction.organization_id)).all())
@@ -789,7 +784,7 @@ def day_start(day: date | None) -> datetime | None:
     """A moment for a consent given on ``day`` (now when it is today or not given)."""
     from datetime import time
 
-    if day is None or day >= date.today():
+    if day is None or day >= today():
         return None
     return datetime.combine(day, time(12), tzinfo=timezone.utc)
 

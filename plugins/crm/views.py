@@ -3,7 +3,6 @@ federation admin's pages at ``/admin/crm/``): thin handlers over services."""
 
 from __future__ import annotations
 
-from datetime import date
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -11,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, lazyload
 
-from core import ClusterBlueprint, can, db, export_response, federation_admin_required, requires
+from core import ClusterBlueprint, can, db, export_response, federation_admin_required, requires, today
 from core import ConfirmForm, get_or_404, int_arg, page_arg
 
 from . import services
@@ -86,7 +85,7 @@ def _labels():
         "ORGANIZATION_KINDS": _Labels(ORGANIZATION_KINDS), "SIZE_BANDS": _Labels(SIZE_BANDS),
         "MEMBERSHIP_STATUSES": _Labels(MEMBERSHIP_STATUSES), "INTERACTION_KINDS": _Labels(INTERACTION_KINDS),
         "PERSON_FUNCTIONS": _Labels(PERSON_FUNCTIONS), "CONSENT_PURPOSES": _Labels(CONSENT_PURPOSES),
-        "can_edit": can(current_user, "crm.edit"), "can_erase": can(current_user, "crm.erase"), "today": date.today(),
+        "can_edit": can(current_user, "crm.edit"), "can_erase": can(current_user, "crm.erase"), "today": today(),
     }
 
 
@@ -197,7 +196,7 @@ def _render_organization(org: Organization, *, interaction_form=None, membership
         interaction_form = _interaction_form(org, persons)
     if membership_form is None:
         membership_form = MembershipForm(organization_id=org.id, formdata=None)
-        membership_form.start_date.data = date.today()
+        membership_form.start_date.data = today()
     return render_template(
         "crm/organization.html", org=org, links=links, parent=parent, subsidiaries=subsidiaries,
         memberships=memberships, competences=services.organization_competences(org.id),
@@ -298,7 +297,7 @@ def interaction_followup(interaction_id: int):
 def followups():
     include_done = request.args.get("done") == "1"
     items = services.followups(current_user.id, include_done=include_done)
-    return render_template("crm/followups.html", items=items, include_done=include_done, today=date.today(),
+    return render_template("crm/followups.html", items=items, include_done=include_done, today=today(),
                            form=FollowUpForm())
 
 
@@ -585,7 +584,7 @@ def matching(org_id: int):
 
 # -- exports -------------------------------------------------------------------------
 def _export_response(fmt: str, header, rows, name: str):
-    return export_response(fmt, header, rows, filename=f"{name}-{date.today().isoformat()}", sheet=name)
+    return export_response(fmt, header, rows, filename=f"{name}-{today().isoformat()}", sheet=name)
 
 
 @bp.route("/organizations/export.<fmt>")

@@ -40,9 +40,8 @@ def billable_items(cluster, since: date | datetime, until: date | datetime) -> l
     """
     from plugins.crm import api as crm
 
-    from .services import cluster_tz
 
-    tz = cluster_tz(cluster)
+    tz = cluster.zone
     start = _bound(since, tz)
     end = _bound(until, tz) if isinstance(until, datetime) else _bound(until + timedelta(days=1), tz)
     rows = db.session.execute(

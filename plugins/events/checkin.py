@@ -139,7 +139,7 @@ def year_report():
     from . import reports
 
     years = reports.years_with_events(g.cluster)
-    current = datetime.now(services.cluster_tz(g.cluster)).year
+    current = datetime.now(g.cluster.zone).year
     raw = request.args.get("year", "")
     status = 200
     try:

@@ -19,7 +19,6 @@ from plugins.crm import api as crm
 
 from . import services
 from .models import Event, EventTopic, Registration
-from .services import cluster_tz
 
 TITLES = {
     "en": [
@@ -74,7 +73,7 @@ def _attendee_pool(cluster, rng, wanted: int = 60) -> list[int]:
 
 def _event(cluster, rng, kind: str, title: str, day: datetime, hours: int, capacity, price: int, status: str,
            topics: list[int]) -> Event:
-    tz = cluster_tz(cluster)
+    tz = cluster.zone
     start = datetime.combine(day.astimezone(tz).date(), time(rng.choice([9, 10, 14, 17])), tzinfo=tz)
     online = kind == "webinar"
     event = Event(cluster_id=cluster.id, title=title, kind=kind, status=status,

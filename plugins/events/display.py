@@ -8,12 +8,11 @@ from decimal import Decimal
 from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_currency
 
-from .services import cluster_tz
 
 
 def when(event, cluster, locale: str = "en") -> str:
     """``Thursday 3 December 2026, 09:00 – 12:30`` (one day) or both ends in full."""
-    tz = cluster_tz(cluster)
+    tz = cluster.zone
     start, end = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
     if start.date() == end.date():
         return "{}, {} – {}".format(format_date(start, "full", locale=locale),
@@ -28,12 +27,12 @@ def when(event, cluster, locale: str = "en") -> str:
 def short_date(value: datetime | None, cluster, locale: str = "en") -> str:
     if value is None:
         return ""
-    local = value.astimezone(cluster_tz(cluster))
+    local = value.astimezone(cluster.zone)
     return "{} {}".format(format_skeleton("yMMMd", local, locale=locale), format_time(local, "short", locale=locale))
 
 
 def day(value: datetime, cluster, locale: str = "en") -> str:
-    return format_date(value.astimezone(cluster_tz(cluster)), "medium", locale=locale)
+    return format_date(value.astimezone(cluster.zone), "medium", locale=locale)
 
 
 def money(amount: Decimal | None, currency: str, locale: str = "en") -> str:

@@ -32,7 +32,6 @@ from wtforms.widgets import DateTimeLocalInput
 from core import DecimalField, Form, RoleAssignment, User, db, email_validator
 
 from .models import EVENT_KINDS, EVENT_STATUSES, REGISTRATION_STATUSES
-from .services import cluster_tz
 
 
 def _strip(value):
@@ -58,7 +57,7 @@ class LocalDateTimeField(Field):
     @staticmethod
     def _tz():
         cluster = g.get("cluster")
-        return cluster_tz(cluster) if cluster is not None else timezone.utc
+        return cluster.zone if cluster is not None else timezone.utc
 
     def _value(self):
         if self.raw_data:

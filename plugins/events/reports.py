@@ -23,7 +23,7 @@ from sqlalchemy import distinct, func, select
 from core import db
 
 from .models import EVENT_KINDS, REGISTRATION_STATUSES, SEAT_STATUSES, Event, Registration
-from .services import cluster_tz, year_bounds
+from .services import year_bounds
 
 PARTICIPANT_STATUSES = ("registered", "attended")
 
@@ -121,7 +121,7 @@ class YearReport:
 
 def year_report(cluster, year: int) -> YearReport:
     start, end = year_bounds(year, cluster)
-    tz = cluster_tz(cluster)
+    tz = cluster.zone
     events = db.session.execute(
         select(Event.id, Event.title, Event.kind, Event.status, Event.starts_at)
         .where(Event.cluster_id == cluster.id, Event.starts_at >= start, Event.starts_at < end,
@@ -186,7 +186,7 @@ def years_with_events(cluster) -> list[int]:
     ).one()
     if bounds[0] is None:
         return []
-    tz = cluster_tz(cluster)
+    tz = cluster.zone
     first, last = (_aware(b).astimezone(tz).year for b in bounds)
     return list(range(last, first - 1, -1))
 

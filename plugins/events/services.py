@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Iterable
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
@@ -64,21 +63,14 @@ class Outcome:
 
 
 # -- time ------------------------------------------------------------------------------
-def cluster_tz(cluster) -> ZoneInfo:
-    try:
-        return ZoneInfo(cluster.timezone or "UTC")
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def local_date(event: Event, cluster) -> date:
     """The event's (start) date in the cluster's time zone: the day membership is judged on."""
-    return event.starts_at.astimezone(cluster_tz(cluster)).date()
+    return event.starts_at.astimezone(cluster.zone).date()
 
 
 def year_bounds(year: int, cluster) -> tuple[datetime, datetime]:
     """A calendar year of the cluster's time zone, as aware datetimes ``[start, end)``."""
-    tz = cluster_tz(cluster)
+    tz = cluster.zone
     return datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz)
 
 
@@ -286,7 +278,7 @@ def _register(event_id: int, person_ids: list[int], *, cluster, source: str, org
     if starts_at is None:
         raise EventsError(_("No such event."), "event_id")
     org_of = {i: organization_id if organization_id is not None else persons[i].organization_id for i in ids}
-    members = crm.member_ids(set(org_of.values()), cluster.id, starts_at.astimezone(cluster_tz(cluster)).date())
+    members = crm.member_ids(set(org_of.values()), cluster.id, starts_at.astimezone(cluster.zone).date())
     release_read_transaction()
 
     outcomes: list[Outcome] = []
@@ -391,7 +383,7 @@ def change_status(registration_id: int, new: str, *, cluster, notify: bool = Tru
     event_id, org_id, starts_at = _registration_facts(registration_id, cluster.id)
     member = False
     if new in ("registered", "waitlisted"):  # (re)joining from an invitation or a cancellation: price anew
-        member = crm.is_member(org_id, cluster.id, starts_at.astimezone(cluster_tz(cluster)).date())
+        member = crm.is_member(org_id, cluster.id, starts_at.astimezone(cluster.zone).date())
     release_read_transaction()
     with db.write_transaction(cluster.id) as session:
         event = _lock_event(session, event_id, cluster.id)

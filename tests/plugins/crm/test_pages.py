@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -77,7 +77,7 @@ def test_record_a_visit_from_the_organization_page(staff_client, crm, cluster, s
     r = staff_client.post(f"/alpha/crm/organizations/{org.id}/interactions", data={
         "organization_id": org.id, "kind": "visit", "date": "2026-11-20", "subject": "Plant tour",
         "summary": "They need help with lightweight design.", "persons": [str(met.id)],
-        "follow_up_on": (date.today() - timedelta(days=1)).isoformat()})
+        "follow_up_on": (cluster.today() - timedelta(days=1)).isoformat()})
     assert r.status_code == 302, r.get_data(as_text=True)
     interaction = db.session.execute(select(Interaction)).scalar_one()
     assert (interaction.cluster_id, interaction.author_id, [p.id for p in interaction.persons]) == (

@@ -97,9 +97,9 @@ def test_matching_ranks_by_overlap_then_membership_then_recent_contact(crm, clus
     services.add_organization_competence(nothing.id, weld.id, "needs")
     crm.membership(one_member, cluster, "member")
     db.session.add_all([
-        Interaction(cluster_id=cluster.id, organization_id=one_recent.id, kind="call", date=date.today(), subject="x"),
+        Interaction(cluster_id=cluster.id, organization_id=one_recent.id, kind="call", date=cluster.today(), subject="x"),
         Interaction(cluster_id=cluster.id, organization_id=one_old.id, kind="call",
-                    date=date.today() - timedelta(days=900), subject="y"),
+                    date=cluster.today() - timedelta(days=900), subject="y"),
     ])
     db.session.commit()
     ranked = services.match(seeker.id, direction="needs", cluster_id=cluster.id)
@@ -134,8 +134,8 @@ def test_matching_page_and_competence_pages(staff_client, crm):
 def test_other_clusters_data_is_invisible_on_pages(app, factory, crm, cluster, other_cluster, staff_client):
     org = crm.organization("Shared SA")
     m = crm.membership(org, other_cluster, "member", fee_tier="Beta tier")
-    i = Interaction(cluster_id=other_cluster.id, organization_id=org.id, kind="visit", date=date.today(),
-                    subject="Beta visit", follow_up_on=date.today())
+    i = Interaction(cluster_id=other_cluster.id, organization_id=org.id, kind="visit", date=other_cluster.today(),
+                    subject="Beta visit", follow_up_on=other_cluster.today())
     db.session.add(i)
     db.session.commit()
     page = staff_client.get(f"/alpha/crm/organizations/{org.id}").get_data(as_text=True)
