@@ -252,6 +252,31 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    @contextlib.contextmanager
+    def for_cluster(self, cluster_id: int | None, session: Session | None = None) -> Iterator[Session]:
+        """Scope the session to another cluster for a block (None: to no cluster: every
+        cluster's rows, like ``all_clusters=True`` on each statement).
+
+        The one named way for code outside a cluster's request (a federation report, a
+        command, a job over several clusters) to read or write as one cluster: the core
+        then filters and stamps as in that cluster's request.  Plugin code never filters on
+        ``cluster_id`` by hand (tests/test_contracts.py).
+        """
+        session = session or self.session
+        missing = object()
+        before = session.info.get("cluster_id", missing)
+        if cluster_id is None:
+            session.info.pop("cluster_id", None)
+        else:
+            session.info["cluster_id"] = cluster_id
+        try:
+            yield session
+        finally:
+            if before is missing:
+                session.info.pop("cluster_id", None)
+            else:
+                session.info["cluster_id"] = before
+
     def write_lock(self, session: Session | None = None) -> None:
         """Hold the database's write lock until the end of the transaction (SQLite).
 

@@ -1,0 +1,128 @@
+"""Contract tests of the platform's rules, over the plugins' source (``ast``).
+
+1. **One scoping.** Plugin code never filters on ``cluster_id`` by hand: the core scopes
+   every query of a cluster-owned model to the current cluster (``core.ClusterScoped``),
+   and a read across clusters says so with ``.execution_options(all_clusters=True)``.
+   A comparison whose side is an attribute named ``cluster_id`` (``Event.cluster_id == x``,
+   ``x.cluster_id != g.cluster.id``) or a ``filter_by(cluster_id=...)`` is a hand-written filter.
+2. **One transaction per request.** Operations flush; the request (core.database's
+   ``request_transaction``), the job runner or the command commits.  ``.commit()`` is
+   called only in a plugin's job functions (``jobs.py``: a long job commits per chunk so
+   that a retry resumes), its demo data and its benchmark (``demo.py``, ``bench.py``),
+   which run outside any request.
+
+``KNOWN_*`` list what the platform redesign has not moved yet, per file: a count that
+grows fails (no new hand-written filter or commit), and so does one that shrank without
+the list being updated (the lists only shrink, to empty).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = ROOT / "plugins"
+OUTSIDE_REQUESTS = {"jobs.py", "demo.py", "bench.py"}
+
+KNOWN_CLUSTER_FILTERS: dict[str, int] = {
+    "plugins/crm/api.py": 4, "plugins/crm/bench.py": 1, "plugins/crm/demo.py": 1, "plugins/crm/filters.py": 2,
+    "plugins/crm/services.py": 1,
+    "plugins/events/api.py": 3, "plugins/events/apiviews.py": 2, "plugins/events/bench.py": 1,
+    "plugins/events/checkin.py": 1, "plugins/events/forms.py": 1, "plugins/events/hooks.py": 4,
+    "plugins/events/ics.py": 1, "plugins/events/jobs.py": 2, "plugins/events/mail.py": 1,
+    "plugins/events/public.py": 1, "plugins/events/reports.py": 4, "plugins/events/services.py": 4,
+    "plugins/events/views.py": 2,
+}
+KNOWN_COMMITS: dict[str, int] = {
+    "plugins/crm/api_views.py": 20, "plugins/crm/importing.py": 1, "plugins/crm/views.py": 21,
+    "plugins/events/mail.py": 2, "plugins/events/public.py": 1, "plugins/events/services.py": 6,
+}
+
+
+def _plugin_sources():
+    for path in sorted(PLUGINS.rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if "/migrations/" in rel or "/tests/" in rel:
+            continue
+        yield rel, ast.parse(path.read_text(), filename=rel)
+
+
+def _is_cluster_id(node) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "cluster_id"
+
+
+def cluster_filters(tree) -> list[int]:
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and (
+                _is_cluster_id(node.left) or any(_is_cluster_id(c) for c in node.comparators)):
+            lines.append(node.lineno)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr == "filter_by" and any(k.arg == "cluster_id" for k in node.keywords)):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def commits(tree) -> list[int]:
+    return sorted(node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "commit" and not node.args)
+
+
+def _report(found: dict[str, list[int]], known: dict[str, int], what: str) -> list[str]:
+    problems = []
+    counts = Counter({path: len(lines) for path, lines in found.items() if lines})
+    for path in sorted(set(counts) | set(known)):
+        have, allowed = counts.get(path, 0), known.get(path, 0)
+        if have > allowed:
+            problems.append(f"{path}: {have} {what} (allowed {allowed}), lines {found.get(path)}")
+        elif have < allowed:
+            problems.append(f"{path}: {have} {what} now, {allowed} listed: shrink the KNOWN list")
+    return problems
+
+
+def test_plugin_code_never_filters_on_cluster_id_by_hand():
+    found = {rel: cluster_filters(tree) for rel, tree in _plugin_sources()}
+    problems = _report(found, KNOWN_CLUSTER_FILTERS, "hand-written cluster filter(s)")
+    assert not problems, "\n".join(problems)
+
+
+def test_plugin_code_commits_only_outside_requests():
+    found = {rel: commits(tree) for rel, tree in _plugin_sources() if Path(rel).name not in OUTSIDE_REQUESTS}
+    problems = _report(found, KNOWN_COMMITS, "commit(s)")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checkers_find_what_they_look_for():
+    tree = ast.parse(
+        "q = select(E).where(E.cluster_id == c.id)\n"
+        "if job.cluster_id != g.cluster.id: pass\n"
+        "s.query(E).filter_by(cluster_id=3)\n"
+        "E(cluster_id=3)\n"  # a constructor stamps, it does not filter
+        "db.session.commit()\n"
+        "git.commit('message')\n")
+    assert cluster_filters(tree) == [1, 2, 3]
+    assert commits(tree) == [5]
+
+
+def test_for_cluster_scopes_a_block_to_one_cluster_and_restores_the_scope(app, factory):
+    from sqlalchemy import select
+
+    from core import db
+    from core.models import Job
+
+    one, two = factory.cluster("one"), factory.cluster("two")
+    db.session.add_all([Job(cluster_id=one.id, name="x"), Job(cluster_id=two.id, name="y")])
+    db.session.commit()
+    db.session.info["cluster_id"] = one.id
+    try:
+        assert db.session.execute(select(Job.name)).scalars().all() == ["x"]
+        with db.for_cluster(two.id):
+            assert db.session.execute(select(Job.name)).scalars().all() == ["y"]
+        with db.for_cluster(None):
+            assert sorted(db.session.execute(select(Job.name)).scalars()) == ["x", "y"]
+        assert db.session.execute(select(Job.name)).scalars().all() == ["x"]
+    finally:
+        db.session.info.pop("cluster_id", None)
