@@ -7,7 +7,8 @@ core submodules, so the core can change behind this facade.
 from __future__ import annotations
 
 from .api import (
-    ApiBlueprint, ApiError, ClusterBlueprint, form_errors, json_body, jsonable, paginate as api_paginate, validate,
+    ApiBlueprint, ApiError, ClusterBlueprint, form_errors, json_body, jsonable, paginate as api_paginate, serialize,
+    validate,
 )
 from .app import create_app
 from .audit import record as audit
@@ -35,7 +36,7 @@ def with_appcontext(f):
 
 
 __all__ = [
-    "ROLES", "Cluster", "ConfirmForm", "DecimalField", "Form", "Job", "RoleAssignment", "User", "cluster_hooks", "cluster_setting", "get_or_404", "today",
+    "ROLES", "Cluster", "ConfirmForm", "DecimalField", "Form", "Job", "RoleAssignment", "User", "cluster_hooks", "cluster_setting", "get_or_404", "serialize", "today",
     "email_validator", "enqueue", "find_job", "JobFailed", "iban_validator", "int_arg", "page_arg", "json_body", "safe_next", "new_api_token", "siren_validator",
     "siret_validator", "vat_validator",
     "ApiBlueprint", "ApiError", "Base", "ClusterBlueprint", "ClusterScoped", "Manifest", "NavItem",

@@ -38,6 +38,7 @@ class ApiOperation:
     paginated: bool = False
     permission: str | None = None
     public: bool = False
+    response: type | None = None  # a pydantic model: the schema of the success body (items, if paginated)
 
 
 class ApiBlueprint(Blueprint):
@@ -55,13 +56,16 @@ class ApiBlueprint(Blueprint):
         self.operations: list[ApiOperation] = []
 
     def operation(self, rule: str, *, methods=("GET",), summary: str = "", form: type | None = None,
-                  paginated: bool = False) -> Callable:
+                  paginated: bool = False, response: type | None = None) -> Callable:
+        """Declare an endpoint.  ``form``: the WTForms form of its body; ``response``: the
+        pydantic model of its success body (of each item when ``paginated``), which the
+        OpenAPI document describes and :func:`serialize` produces."""
         def decorator(view):
             self.operations.append(ApiOperation(
                 rule=rule, methods=tuple(methods), endpoint=f"{self.name}.{view.__name__}",
                 summary=summary or (view.__doc__ or "").strip().split("\n")[0], form=form,
                 paginated=paginated, permission=getattr(view, "_grappe_permission", None),
-                public=getattr(view, "_grappe_public", False),
+                public=getattr(view, "_grappe_public", False), response=response,
             ))
             return self.route(rule, methods=list(methods))(view)
 
@@ -241,6 +245,16 @@ def paginate(session, stmt, serialize: Callable, default_limit: int = 50) -> dic
     return {"items": [serialize(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
+def serialize(model: type, obj: Any) -> dict:
+    """``obj`` (an ORM row, a dict) as the JSON-able dict of the pydantic ``model``.
+
+    The one serializer of a record, shared by its pages' JSON and its API: declare the
+    model once (``class OrganizationOut(BaseModel)``, ``from_attributes``), and the
+    OpenAPI document describes exactly what this returns.
+    """
+    return model.model_validate(obj, from_attributes=True).model_dump(mode="json")
+
+
 def jsonable(value):
     if isinstance(value, (datetime, date)):
         return value.isoformat()
@@ -359,6 +373,17 @@ def openapi_document(app) -> dict:
             "required": ["errors"],
         }
     }
+    def response_schema(model: type, plugin: str) -> dict:
+        """The $ref of a pydantic model's schema, its definitions hoisted into components."""
+        name = f"{plugin}.{model.__name__}"
+        if name not in schemas:
+            schema = model.model_json_schema(mode="serialization",
+                                             ref_template=f"#/components/schemas/{plugin}.{{model}}")
+            for def_name, definition in schema.pop("$defs", {}).items():
+                schemas.setdefault(f"{plugin}.{def_name}", definition)
+            schemas[name] = schema
+        return {"$ref": f"#/components/schemas/{name}"}
+
     operations = {}
     for bp in app.blueprints.values():
         for op in getattr(bp, "operations", []):
@@ -387,6 +412,12 @@ def openapi_document(app) -> dict:
                     "404": {"description": "Not found, or module not enabled for this cluster"},
                 },
             }
+            if op.response is not None and not (op.paginated and method == "GET"):
+                content = {"application/json": {"schema": response_schema(op.response, plugin)}}
+                if method == "POST" and op.form is not None:
+                    operation["responses"]["201"] = {"description": "Created", "content": content}
+                if method != "DELETE":
+                    operation["responses"]["200"] = {"description": "Success", "content": content}
             if op.public:
                 operation["security"] = []
             if op.paginated and method == "GET":
@@ -394,9 +425,10 @@ def openapi_document(app) -> dict:
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 500}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 ]
+                item = response_schema(op.response, plugin) if op.response is not None else {"type": "object"}
                 operation["responses"]["200"]["content"]["application/json"]["schema"] = {
                     "type": "object",
-                    "properties": {"items": {"type": "array", "items": {"type": "object"}},
+                    "properties": {"items": {"type": "array", "items": item},
                                    "total": {"type": "integer"}, "limit": {"type": "integer"},
                                    "offset": {"type": "integer"}},
                     "required": ["items", "total"],
@@ -408,7 +440,8 @@ def openapi_document(app) -> dict:
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
                 }
-                operation["responses"]["201"] = {"description": "Created", "content": {"application/json": {"schema": {"type": "object"}}}}
+                operation["responses"].setdefault(
+                    "201", {"description": "Created", "content": {"application/json": {"schema": {"type": "object"}}}})
                 operation["responses"]["422"] = {"description": "Validation failed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}}
             if op.permission:
                 operation["description"] = f"Needs the permission `{op.permission}`."
@@ -425,3 +458,37 @@ def openapi_document(app) -> dict:
         },
         "security": [{"bearer": []}],
     }
+
+
+# -- responses checked against the document (tests) -------------------------------------
+def response_problem(app, endpoint: str, method: str, status: int, body: Any) -> str | None:
+    """Why a JSON response body does not match what the OpenAPI document says of it, or None.
+
+    Checked for the statuses the document describes with a schema (success bodies, the
+    ``Errors`` of 401 and 422).  With ``VALIDATE_API_RESPONSES`` (the test apps) every API
+    response the test suite receives is checked this way (core.app).
+    """
+    import jsonschema
+
+    cache = app.extensions.setdefault("grappe.response_schemas", {})
+    if "document" not in cache:
+        cache["document"] = openapi_document(app)
+        cache["by_endpoint"] = {}
+        for path_item in cache["document"]["paths"].values():
+            for verb, operation in path_item.items():
+                cache["by_endpoint"][(operation["operationId"].rpartition(".")[0], verb.upper())] = operation
+    operation = cache["by_endpoint"].get((endpoint, method))
+    if operation is None:
+        return None
+    described = operation["responses"].get(str(status), {})
+    schema = described.get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        return None
+    root = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": cache["document"]["components"], **schema}
+    errors = sorted(jsonschema.Draft202012Validator(root).iter_errors(body), key=lambda e: list(e.path))
+    if not errors:
+        return None
+    first = errors[0]
+    where = "/".join(str(p) for p in first.path) or "(body)"
+    return f"{method} {endpoint} {status}: at {where}: {first.message[:300]}"

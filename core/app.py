@@ -262,6 +262,20 @@ def _install_request_hooks(app: Flask) -> None:
             db.session.info["cluster_id"] = cluster.id
         return None
 
+    if app.config.get("VALIDATE_API_RESPONSES"):
+        @app.after_request
+        def _check_api_response(response):
+            # the test apps: every API response the suite receives must match the document
+            if request.url_rule is not None and response.is_json and request.path.startswith(API_PREFIX):
+                from .api import response_problem
+
+                problem = response_problem(app, request.url_rule.endpoint, request.method,
+                                           response.status_code, response.get_json(silent=True))
+                if problem:
+                    app.extensions.setdefault("grappe.response_problems", []).append(problem)
+                    app.logger.error("API response does not match the OpenAPI document: %s", problem)
+            return response
+
     @app.after_request
     def _security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -125,6 +125,8 @@ def make_test_app(database_url: str, instance_path: str, plugins=None, **config)
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
         "SERVER_NAME": None,
+        # every API response a test receives is checked against the OpenAPI document
+        "VALIDATE_API_RESPONSES": True,
     }
     if database_url.startswith("postgresql"):
         # a test database needs no durability: commits do not wait for the disk
@@ -200,6 +202,13 @@ def app(_schema, instance_path, request) -> Iterator[Flask]:
         truncate_all()
         yield app
         db.session.rollback()
+    assert_responses_match_the_document(app)
+
+
+def assert_responses_match_the_document(app: Flask) -> None:
+    """Fail when an API response the test received does not match the OpenAPI document."""
+    problems = app.extensions.get("grappe.response_problems", [])
+    assert not problems, "API responses that do not match the OpenAPI document:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ and path parameters, as a cluster admin with a real token, in a cluster with rea
 the cluster slug is always the real one, and about half of the generated ids are replaced
 by the id of a real record, so the handlers run past their 404s. Bounded: a few examples
 per operation (``GRAPPE_FUZZ_EXAMPLES``, default 60), no deadline. It runs in the ordinary
-test suite, so CI runs it on SQLite and on PostgreSQL.
+test suite, so CI runs it on SQLite and on PostgreSQL.  It fails on any 5xx and on any
+response that does not match the schema the document gives it (declared with
+``response=`` on the operation; see tests/test_api_responses.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from core import db
 from core.auth import new_api_token
@@ -85,7 +87,7 @@ def test_no_generated_request_gets_a_server_error(fuzz_world):
             for name, value in list(params.items()):
                 if name in ids and isinstance(value, int) and value % 2 == 0:
                     params[name] = ids[name]
-            response = case.call_and_validate(headers=headers, checks=[not_a_server_error])
+            response = case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
             calls[response.status_code] = calls.get(response.status_code, 0) + 1
 
         try:
