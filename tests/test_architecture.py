@@ -38,10 +38,7 @@ PLUGINS = ROOT / "plugins"
 
 # to remove in the platform redesign: cycles closed by function-local imports (strongly
 # connected modules), in plugins that others are reworking; this list only shrinks
-KNOWN_CYCLES: list[frozenset[str]] = [
-    # api.import_file -> importing -> forms (function-local) -> services -> api.member_ids
-    frozenset({"plugins.crm.api", "plugins.crm.forms", "plugins.crm.importing", "plugins.crm.services"}),
-]
+KNOWN_CYCLES: list[frozenset[str]] = []
 
 
 @dataclass(frozen=True)

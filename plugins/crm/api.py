@@ -2,7 +2,7 @@
 
 Plain functions returning plain data, working inside an app context on ``db.session``.
 Functions that take a ``cluster_id`` answer for that cluster, whatever cluster the
-current request is for.
+current request is for (they act as that cluster: ``db.for_cluster``).
 """
 
 from __future__ import annotations
@@ -11,15 +11,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Iterable, Iterator
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from core import db
 
-from . import filters as _filters
+from . import memberships as _memberships
+from . import persons as _persons
+from . import queries as _queries
+from . import segments as _segments
+from .competences import vocabulary as _vocabulary
 from .models import (
     ConsentRecord,
     Competence,
-    Membership,
     Organization,
     Person,
     PersonOrganization,
@@ -29,7 +32,6 @@ from .text import normalize
 
 CONSENT_PURPOSES = ("newsletter", "event_invitations")
 _CHUNK = 5000
-_ALL = {"all_clusters": True}
 
 
 @dataclass(frozen=True)
@@ -98,17 +100,15 @@ def find_or_create_person(*, email: str, first_name: str, last_name: str, organi
 
     :raises ValueError: the e-mail is invalid, or a name is missing.
     """
-    from . import services
-
-    return services.find_or_create_person(email=email, first_name=first_name, last_name=last_name,
+    return _persons.find_or_create_person(email=email, first_name=first_name, last_name=last_name,
                                           organization_name=organization_name, language=language, source=source)
 
 
 def search_persons(query: str, limit: int = 20) -> list[PersonInfo]:
     """Persons whose names, e-mail or phone contain every word (case and accents aside)."""
-    if not _filters.words(query or ""):
+    if not _queries.words(query or ""):
         return []
-    stmt = _filters.person_search(select(Person.id), query).where(Person.erased_at.is_(None)) \
+    stmt = _queries.person_search(select(Person.id), query).where(Person.erased_at.is_(None)) \
         .order_by(Person.name_key, Person.id).limit(limit)
     ids = db.session.execute(stmt).scalars().all()
     found = get_persons(ids)
@@ -160,39 +160,29 @@ def find_organization_by_name(name: str) -> int | None:
 
 
 # -- memberships ---------------------------------------------------------------------
-def _member_stmt(cluster_id: int, on: date):
-    return select(Membership.organization_id).where(
-        Membership.cluster_id == cluster_id,
-        Membership.status == "member",
-        Membership.start_date <= on,
-        or_(Membership.end_date.is_(None), Membership.end_date >= on),
-    ).execution_options(**_ALL)
-
-
 def is_member(organization_id: int | None, cluster_id: int, on: date) -> bool:
     """Is the organization a member of the cluster on that date (member prices)?"""
-    if organization_id is None:
-        return False
-    return db.session.execute(
-        _member_stmt(cluster_id, on).where(Membership.organization_id == organization_id).limit(1)
-    ).first() is not None
+    return organization_id is not None and organization_id in member_ids([organization_id], cluster_id, on)
 
 
 def member_ids(organization_ids: Iterable[int | None], cluster_id: int, on: date) -> set[int]:
     """Of these organizations, those that are members of the cluster on that date."""
-    out: set[int] = set()
-    for chunk in _chunks(i for i in organization_ids if i is not None):
-        out.update(db.session.execute(
-            _member_stmt(cluster_id, on).where(Membership.organization_id.in_(chunk))).scalars())
-    return out
+    with db.for_cluster(cluster_id):
+        return _memberships.member_ids(organization_ids, on)
 
 
 # -- segments ------------------------------------------------------------------------
 def list_segments(cluster_id: int) -> list[tuple[int, str]]:
     """The cluster's saved segments, ``(id, name)`` by name."""
-    return [tuple(row) for row in db.session.execute(
-        select(Segment.id, Segment.name).where(Segment.cluster_id == cluster_id)
-        .order_by(Segment.name).execution_options(**_ALL))]
+    with db.for_cluster(cluster_id):
+        return [tuple(row) for row in db.session.execute(select(Segment.id, Segment.name).order_by(Segment.name))]
+
+
+def _segment(segment_id: int, cluster_id: int) -> Segment:
+    segment = _segments.get_segment(segment_id)
+    if segment is None:
+        raise LookupError(f"no segment {segment_id} in cluster {cluster_id}")
+    return segment
 
 
 def segment_person_ids(segment_id: int, cluster_id: int) -> list[int]:
@@ -200,33 +190,20 @@ def segment_person_ids(segment_id: int, cluster_id: int) -> list[int]:
 
     :raises LookupError: no such segment in this cluster.
     """
-    segment = db.session.execute(
-        select(Segment).where(Segment.id == segment_id, Segment.cluster_id == cluster_id).execution_options(**_ALL)
-    ).scalar_one_or_none()
-    if segment is None:
-        raise LookupError(f"no segment {segment_id} in cluster {cluster_id}")
-    orgs = _filters.organization_ids(segment.filters or {}, cluster_id)
-    stmt = (select(PersonOrganization.person_id).join(Person, Person.id == PersonOrganization.person_id)
-            .where(PersonOrganization.organization_id.in_(orgs), Person.erased_at.is_(None))
-            .distinct().order_by(PersonOrganization.person_id).execution_options(**_ALL))
-    return list(db.session.execute(stmt).scalars())
+    with db.for_cluster(cluster_id):
+        return _segments.person_ids(_segment(segment_id, cluster_id))
 
 
 def segment_organization_ids(segment_id: int, cluster_id: int) -> list[int]:
     """The organizations a segment of this cluster matches (:raises LookupError:)."""
-    segment = db.session.execute(
-        select(Segment).where(Segment.id == segment_id, Segment.cluster_id == cluster_id).execution_options(**_ALL)
-    ).scalar_one_or_none()
-    if segment is None:
-        raise LookupError(f"no segment {segment_id} in cluster {cluster_id}")
-    stmt = _filters.organization_ids(segment.filters or {}, cluster_id).order_by(Organization.id)
-    return list(db.session.execute(stmt.execution_options(**_ALL)).scalars())
+    with db.for_cluster(cluster_id):
+        return _segments.organization_ids(_segment(segment_id, cluster_id))
 
 
 # -- competences ---------------------------------------------------------------------
 def competence_choices() -> list[tuple[int, str]]:
     """The shared competence vocabulary, ``(id, name)`` by name (event topics use it)."""
-    return [tuple(row) for row in db.session.execute(select(Competence.id, Competence.name).order_by(Competence.key))]
+    return _vocabulary()
 
 
 def competence_names(ids: Iterable[int]) -> dict[int, str]:
@@ -241,7 +218,8 @@ def import_file(source, kind: str, **options):
     """Import organizations or persons from a CSV or XLSX file, all or nothing.
 
     See :func:`plugins.crm.importing.import_file` (``dry_run``, ``on_duplicate``,
-    ``mapping``, ``progress``...); returns an ``ImportReport``.  Commits on success.
+    ``mapping``, ``progress``...); returns an ``ImportReport``.  Writes in the caller's
+    transaction, which the request, job or command commits (it flushes, never commits).
     """
     from .importing import import_file as run
 

@@ -59,19 +59,21 @@ def _form(form_class, data: dict):
     return form_class(formdata=MultiDict(data), meta={"csrf": False})
 
 
-def _import(importing, kind: str, header: list[str], rows: list[list[str]], user_id: int) -> None:
-    """Import rows as a CSV file, exactly as an upload would; fail loudly on any refused row."""
+def _import(kind: str, header: list[str], rows: list[list[str]], user_id: int) -> None:
+    """Import rows as a CSV file, exactly as an upload would, and commit; fail loudly on any refused row."""
     import csv
     import io
+
+    from .importing import import_file
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";")
     writer.writerow(header)
     writer.writerows(rows)
-    report = importing.import_file(buffer.getvalue().encode("utf-8"), kind, filename=f"bench-{kind}.csv",
-                                   user_id=user_id)
+    report = import_file(buffer.getvalue().encode("utf-8"), kind, filename=f"bench-{kind}.csv", user_id=user_id)
     if not report.ok or not report.written:
         raise RuntimeError(f"bench {kind} import refused: {[(e.line, e.column, e.message) for e in report.errors[:5]]}")
+    db.session.commit()
 
 
 def _errors(form) -> str:
@@ -80,7 +82,9 @@ def _errors(form) -> str:
 
 @hookimpl
 def grappe_bench_load(bench):
-    from . import importing, services
+    from .competences import add_organization_competence, find_or_create_competence
+    from .interactions import save_interaction
+    from .memberships import save_membership
     from .forms import InteractionForm, MembershipForm
     from .models import Organization, Person
     from .text import normalize
@@ -94,7 +98,7 @@ def grappe_bench_load(bench):
         # the competence vocabulary (the "bricks" members are matched on)
         competence_ids = {}
         for name in synth.COMPETENCES:
-            competence_ids[name] = services.find_or_create_competence(name, "").id
+            competence_ids[name] = find_or_create_competence(name, "").id
         db.session.commit()
 
         # organizations, through the CSV import users get (the organization form, row by row)
@@ -107,7 +111,7 @@ def grappe_bench_load(bench):
                  c["country"], c["website"]] for i, c in enumerate(companies)]
         with bench.timer("crm.organizations", n_orgs, tables=("crm_organization",)) as t:
             for start in range(0, n_orgs, FILE_ROWS):
-                _import(importing, "organizations", header, rows[start:start + FILE_ROWS], bench.users["manager"].id)
+                _import("organizations", header, rows[start:start + FILE_ROWS], bench.users["manager"].id)
                 t.batch(len(rows[start:start + FILE_ROWS]))
         ids_by_key = dict(db.session.execute(select(Organization.name_key, Organization.id)).all())
         org_ids = [ids_by_key[normalize(c["name"])] for c in companies]
@@ -123,7 +127,7 @@ def grappe_bench_load(bench):
                          tables=("crm_organization_competence",)) as t:
             for start in range(0, len(pairs), BATCH):
                 for org_id, comp_id, kind in pairs[start:start + BATCH]:
-                    services.add_organization_competence(org_id, comp_id, kind)
+                    add_organization_competence(org_id, comp_id, kind)
                 db.session.commit()
                 t.batch(len(pairs[start:start + BATCH]))
 
@@ -140,7 +144,7 @@ def grappe_bench_load(bench):
             owner.append(org_ids[index] if index is not None else None)
         with bench.timer("crm.persons", n_persons, tables=("crm_person", "crm_person_organization")) as t:
             for start in range(0, n_persons, FILE_ROWS):
-                _import(importing, "persons", header, rows[start:start + FILE_ROWS], bench.users["manager"].id)
+                _import("persons", header, rows[start:start + FILE_ROWS], bench.users["manager"].id)
                 t.batch(len(rows[start:start + FILE_ROWS]))
         ids_by_email = dict(db.session.execute(select(Person.email, Person.id)).all())
         person_ids = [ids_by_email[row[2]] for row in rows]
@@ -182,7 +186,7 @@ def grappe_bench_load(bench):
                             "end_date": end.isoformat() if end else "", "fee_tier": tier})
                         if not form.validate():
                             raise RuntimeError(f"bench membership refused: {_errors(form)}")
-                        services.save_membership(None, form)
+                        save_membership(None, form)
                         if status == "member" and end is None:
                             member_orgs.setdefault(cluster.id, []).append(org_id)
                     db.session.commit()
@@ -212,7 +216,7 @@ def grappe_bench_load(bench):
                     form.persons.choices = [(p, str(p)) for p in met]
                     if not form.validate():
                         raise RuntimeError(f"bench interaction refused: {_errors(form)}")
-                    services.save_interaction(None, form, author_id=author)
+                    save_interaction(None, form, author_id=author)
                     if k % BATCH == BATCH - 1:
                         db.session.commit()
                 db.session.commit()
@@ -223,23 +227,24 @@ def _busiest_organization(cluster) -> int | None:
     """The organization with the most interactions in ``cluster`` (its timeline is the fullest)."""
     from .models import Interaction
 
-    return db.session.execute(
-        select(Interaction.organization_id).where(Interaction.cluster_id == cluster.id)
-        .group_by(Interaction.organization_id).order_by(func.count().desc(), Interaction.organization_id).limit(1)
-    ).scalar_one_or_none()
+    with db.for_cluster(cluster.id):
+        return db.session.execute(
+            select(Interaction.organization_id)
+            .group_by(Interaction.organization_id).order_by(func.count().desc(), Interaction.organization_id).limit(1)
+        ).scalar_one_or_none()
 
 
 @hookimpl
 def grappe_bench_measure(bench):
-    from . import filters as crm_filters
+    from . import queries
     from .models import Organization
 
     slug = bench.main_cluster.slug
 
     def bare(filters: dict):
         """The list's own query (the CRM's filter: FTS5 on SQLite, trigram LIKE on PostgreSQL)."""
-        page = crm_filters.apply(select(Organization), filters, None).order_by(Organization.name_key, Organization.id)
-        total = crm_filters.apply(select(func.count(Organization.id)), filters, None)
+        page = queries.apply(select(Organization), filters).order_by(Organization.name_key, Organization.id)
+        total = queries.apply(select(func.count(Organization.id)), filters)
         return page.limit(50), total
 
     with bench.app.app_context():

@@ -16,9 +16,10 @@ from core import db, today
 from stdnum import luhn
 from stdnum.at import uid
 
-from . import services
+from .competences import add_organization_competence, find_or_create_competence
 from .importing import import_file
 from .models import ConsentRecord, Interaction, Membership, Organization, Person, PersonOrganization, Segment
+from .persons import normalize_email
 
 FR_CITIES = [("69001", "Lyon"), ("42000", "Saint-Étienne"), ("38000", "Grenoble"), ("74000", "Annecy"),
              ("01100", "Oyonnax"), ("45000", "Orléans"), ("25000", "Besançon"), ("88000", "Épinal"),
@@ -98,9 +99,9 @@ def create_demo_data(clusters, rng, n_organizations: int = 320, n_persons: int =
 
     crm_clusters = [c for c in clusters if c.has_module("crm")]
     themes = list(THEMES)
-    competences = {name: services.find_or_create_competence(name, theme)
+    competences = {name: find_or_create_competence(name, theme)
                    for theme, (_fr, _at, _nace, comps) in THEMES.items() for name in comps}
-    competences.update({name: services.find_or_create_competence(name, "cross-cutting") for name in SHARED_COMPETENCES})
+    competences.update({name: find_or_create_competence(name, "cross-cutting") for name in SHARED_COMPETENCES})
     db.session.commit()
 
     # organizations, through the import
@@ -168,9 +169,9 @@ def create_demo_data(clusters, rng, n_organizations: int = 320, n_persons: int =
     for org_id, theme, _french in orgs:
         pool = THEMES[theme][3] + SHARED_COMPETENCES
         for name in rng.sample(pool, rng.randint(1, 4)):
-            services.add_organization_competence(org_id, competences[name].id, "has")
+            add_organization_competence(org_id, competences[name].id, "has")
         if rng.random() < 0.5:
-            services.add_organization_competence(org_id, competences[rng.choice(pool)].id, "needs")
+            add_organization_competence(org_id, competences[rng.choice(pool)].id, "needs")
     db.session.commit()
 
     # persons, through the import
@@ -180,7 +181,7 @@ def create_demo_data(clusters, rng, n_organizations: int = 320, n_persons: int =
         first, last = (rng.choice(FR_FIRST), rng.choice(FR_LAST)) if french else (rng.choice(AT_FIRST),
                                                                                  rng.choice(AT_LAST))
         job, function, job_fr = rng.choice(JOBS)
-        base = services.normalize_email(
+        base = normalize_email(
             f"{''.join(c for c in first.lower() if c.isalpha())}.{''.join(c for c in last.lower() if c.isalpha())}"
             f"@example.{'fr' if french else 'at'}".encode("ascii", "ignore").decode())
         email, k = base, 1

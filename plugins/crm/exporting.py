@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from core import db
 
-from . import filters as crm_filters
+from . import queries
+from .memberships import membership_status_by_org
 from .models import Organization, OrganizationTag, Person, PersonOrganization, Tag
 
 ORGANIZATION_COLUMNS = ("id", "legal_name", "trade_name", "siren", "siret", "vat_number", "kind", "sector",
@@ -23,11 +24,9 @@ PERSON_COLUMNS = ("id", "first_name", "last_name", "email", "phone", "job_title"
 _BATCH = 2000
 
 
-def organization_rows(filter_values: dict, cluster_id: int | None) -> Iterator[list]:
+def organization_rows(filter_values: dict) -> Iterator[list]:
     """Rows of the organizations matching a filter, in name order, read in batches (no N+1)."""
-    from .services import membership_status_by_org
-
-    stmt = crm_filters.apply(select(Organization.id), filter_values, cluster_id).order_by(
+    stmt = queries.apply(select(Organization.id), filter_values).order_by(
         Organization.name_key, Organization.id)
     ids = list(db.session.execute(stmt).scalars())
     for start in range(0, len(ids), _BATCH):
@@ -50,7 +49,7 @@ def organization_rows(filter_values: dict, cluster_id: int | None) -> Iterator[l
 
 
 def person_rows(query: str = "", function: str = "") -> Iterator[list]:
-    stmt = crm_filters.person_search(select(Person.id), query or "")
+    stmt = queries.person_search(select(Person.id), query or "")
     if function:
         stmt = stmt.where(Person.function == function)
     ids = list(db.session.execute(stmt.order_by(Person.name_key, Person.id)).scalars())

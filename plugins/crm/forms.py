@@ -29,7 +29,8 @@ from wtforms.widgets import CheckboxInput, ListWidget, TextInput
 from core import Form, db, today
 from core import email_validator, siren_validator, siret_validator, vat_validator
 
-from . import filters as crm_filters
+from . import queries
+from .competences import vocabulary
 from .models import (
     CONSENT_PURPOSES,
     CONSENT_STATUSES,
@@ -43,8 +44,9 @@ from .models import (
     Organization,
     Person,
 )
+from .hierarchy import hierarchy_problem
 from .nace import NACE_CODE
-from .services import hierarchy_problem
+from .organizations import parse_tags
 
 
 def _strip(value):
@@ -121,8 +123,6 @@ class TagListField(SelectMultipleField):
         super().__init__(label, validators, validate_choice=False, **kwargs)
 
     def process_formdata(self, valuelist):
-        from .services import parse_tags
-
         if not valuelist:  # not in the submitted data: keep the object's tags
             return
         items: list[str] = []
@@ -131,8 +131,6 @@ class TagListField(SelectMultipleField):
         self.data = parse_tags(items)
 
     def process_data(self, value):
-        from .services import parse_tags
-
         if value is None:
             self.data = []
         elif isinstance(value, str):
@@ -218,7 +216,7 @@ class OrganizationForm(Form):
             return
         if field.data != self.current_id and not _organization_exists(field.data):
             raise ValidationError(_l("No organization has this id."))
-        # what the hierarchy says now; services.set_parent checks again under its lock
+        # what the hierarchy says now; hierarchy.set_parent checks again under its lock
         names = (self._fields.get("trade_name"), self._fields.get("legal_name"))
         problem = hierarchy_problem(self.current_id, field.data,
                                     name=next((f.data for f in names if f is not None and f.data), ""))
@@ -420,16 +418,14 @@ class OrganizationFilterForm(Form):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("meta", {"csrf": False})
         super().__init__(*args, **kwargs)
-        vocabulary = [("", _l("any"))] + [
-            (str(cid), name) for cid, name in db.session.execute(
-                select(Competence.id, Competence.name).order_by(Competence.key))]
-        self.competence.choices = vocabulary
-        self.need.choices = vocabulary
+        choices = [("", _l("any"))] + [(str(cid), name) for cid, name in vocabulary()]
+        self.competence.choices = choices
+        self.need.choices = choices
 
     @property
     def values(self) -> dict:
         """The filters as a plain dict (what a segment stores)."""
-        return crm_filters.clean({name: self[name].data for name in crm_filters.FILTER_KEYS})
+        return queries.clean({name: self[name].data for name in queries.FILTER_KEYS})
 
 
 class SegmentForm(Form):
@@ -466,7 +462,7 @@ class ImportForm(Form):
                                            "legal_name”, for columns whose names are not recognized."))
 
     def validate_mapping(self, field):
-        from .importing import ORGANIZATION_ALIASES, PERSON_ALIASES
+        from .importing.reading import ORGANIZATION_ALIASES, PERSON_ALIASES
 
         fields = ORGANIZATION_ALIASES if self.kind.data == "organizations" else PERSON_ALIASES
         self.mapping_dict = {}

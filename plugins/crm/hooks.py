@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from core import NavItem, Permission, SearchResult, Widget, hookimpl, today
+from core import NavItem, Permission, SearchResult, Widget, hookimpl
 
 from . import manifest  # noqa: F401  (the manifest is found through the package)
 from . import models  # noqa: F401  (tables are known to the metadata for migrations)
@@ -33,7 +33,7 @@ def grappe_permissions():
 
 @hookimpl
 def grappe_blueprints():
-    from .api_views import api, federation_api
+    from .http_api import api, federation_api
     from .views import bp, federation_bp
 
     return [bp, api, federation_bp, federation_api]
@@ -53,18 +53,10 @@ def grappe_nav_items(cluster, user):
 
 @hookimpl
 def grappe_dashboard_widgets(cluster, user):
+    from .interactions import followups_due_count
+    from .memberships import member_count
 
-    from sqlalchemy import func, select
-
-    from core import db
-
-    from .filters import member_ids_select
-    from .models import Membership
-    from .services import followups_due_count
-
-    members = db.session.execute(select(func.count(func.distinct(Membership.organization_id))).where(
-        member_ids_select(cluster.id, today()).whereclause)).scalar_one()
-    due = followups_due_count(user.id)
+    members, due = member_count(), followups_due_count(user.id)
     return [
         Widget(_l("Members"), Markup('<p class="big">{}</p><p class="muted">{}</p>').format(
             members, _("organizations are members of %(cluster)s today", cluster=cluster.name)),
@@ -76,24 +68,9 @@ def grappe_dashboard_widgets(cluster, user):
 
 @hookimpl
 def grappe_search(cluster, query, limit):
-    from sqlalchemy import select
+    from .queries import search
 
-    from core import db
-
-    from . import filters
-    from .models import Organization, Person
-
-    if not filters.words(query):
-        return []
-    orgs = db.session.execute(filters.apply(select(Organization), {"q": query}, cluster.id)
-                              .order_by(Organization.name_key).limit(limit)).scalars().all()
-    from sqlalchemy.orm import selectinload
-
-    from .models import PersonOrganization
-
-    persons = db.session.execute(filters.person_search(select(Person), query).where(Person.erased_at.is_(None))
-                                 .options(selectinload(Person.links).joinedload(PersonOrganization.organization))
-                                 .order_by(Person.name_key).limit(limit)).scalars().all()
+    orgs, persons = search(query, limit)
     out = [SearchResult(title=o.name, url=url_for("crm.organization", org_id=o.id), kind=str(_l("organization")),
                         detail=" · ".join(x for x in (o.city, o.siren or o.vat_number or "") if x)) for o in orgs]
     out += [SearchResult(title=p.full_name, url=url_for("crm.person", person_id=p.id), kind=str(_l("person")),
@@ -111,7 +88,7 @@ def grappe_cli_commands():
 
 @hookimpl
 def grappe_jobs():
-    from .importing import run_import_job
+    from .importing.jobs import run_import_job
 
     return {"crm.import": run_import_job}
 

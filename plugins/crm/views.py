@@ -1,19 +1,33 @@
 """CRM pages (blueprint ``crm``, mounted at ``/<cluster>/crm/``, and ``crm_federation``, the
-federation admin's pages at ``/admin/crm/``): thin handlers over services."""
+federation admin's pages at ``/admin/crm/``): thin handlers over the operations
+(:mod:`.organizations`, :mod:`.persons`, :mod:`.memberships`, :mod:`.interactions`,
+:mod:`.competences`, :mod:`.segments`) and :mod:`.queries`.
+
+A handler validates with a form, calls an operation (which flushes) and answers; the
+request commits once at its end (below 400) or rolls back (core.database's
+``request_transaction``): nothing here commits.
+"""
 
 from __future__ import annotations
-
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload, lazyload
 
-from core import ClusterBlueprint, can, db, export_response, federation_admin_required, requires, today
-from core import ConfirmForm, get_or_404, int_arg, page_arg
+from core import ClusterBlueprint, ConfirmForm, Job, can, export_response, federation_admin_required, get_or_404
+from core import db, int_arg, page_arg, requires, today
 
-from . import services
+from . import interactions, memberships, queries
+from .competences import (
+    competence_usage,
+    give_competence,
+    match,
+    organization_competences,
+    remove_organization_competence,
+    save_competence,
+    vocabulary,
+)
+from .errors import CrmError
 from .forms import (
     CompetenceForm,
     ConsentForm,
@@ -27,6 +41,7 @@ from .forms import (
     PersonLinkForm,
     SegmentForm,
 )
+from .hierarchy import HierarchyError
 from .models import (
     CONSENT_PURPOSES,
     INTERACTION_KINDS,
@@ -39,10 +54,12 @@ from .models import (
     Membership,
     Organization,
     Person,
-    PersonOrganization,
     Segment,
 )
 from .nace import sector_label
+from .organizations import delete_organization, save_organization
+from .persons import consent_state, erase_person, export_person, link_person, record_consent, save_person, unlink_person
+from .segments import create_segment, delete_segment, segment_count
 
 bp = ClusterBlueprint("crm", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static")
@@ -89,23 +106,6 @@ def _labels():
     }
 
 
-
-
-def _get_or_404(model, ident):
-    obj = db.session.get(model, ident)
-    if obj is None:
-        abort(404)
-    return obj
-
-
-def _scoped_or_404(model, ident):
-    """A cluster-owned record of the current cluster (the query is scoped by the core)."""
-    obj = db.session.execute(select(model).where(model.id == ident)).scalar_one_or_none()
-    if obj is None:
-        abort(404)
-    return obj
-
-
 @bp.route("/")
 def index():
     return redirect(url_for("crm.organizations"))
@@ -123,10 +123,10 @@ def organizations():
         return render_template("crm/organizations.html", form=form, page=None, statuses={}, counts={},
                                segment_form=SegmentForm()), 400
     sort = request.args.get("sort", "name")
-    page = services.organization_list(form.values, g.cluster.id, sort=sort, page=page_arg())
+    page = queries.organization_list(form.values, sort=sort, page=page_arg())
     ids = [o.id for o in page.items]
     return render_template("crm/organizations.html", form=form, page=page, sort=sort,
-                           statuses=services.membership_status_by_org(ids), counts=services.person_counts(ids),
+                           statuses=memberships.membership_status_by_org(ids), counts=queries.person_counts(ids),
                            segment_form=SegmentForm(), filters=form.values)
 
 
@@ -136,7 +136,7 @@ def organization_suggest():
     form = OrganizationFilterForm(formdata=request.args)
     if not form.validate() or not form.values.get("q"):
         return jsonify([])
-    page = services.organization_list({"q": form.values["q"]}, g.cluster.id, page=1, per_page=15, count=False)
+    page = queries.organization_list({"q": form.values["q"]}, page=1, per_page=15, count=False)
     return jsonify([{"id": o.id, "name": o.display_name, "city": o.city} for o in page.items])
 
 
@@ -151,67 +151,47 @@ def organization_new():
 
 
 def _saved(org: Organization, form: OrganizationForm) -> Organization | None:
-    """Save a validated form and commit; None, with the field's error on the form, when the hierarchy refuses."""
+    """Save a validated form; None, with the field's error on the form, when the hierarchy refuses."""
     try:
-        services.apply_organization_form(org, form)
-    except services.HierarchyError as exc:
-        db.session.rollback()
+        return save_organization(org, form)
+    except HierarchyError as exc:
         form[exc.field].errors = list(form[exc.field].errors) + [str(exc)]
         return None
-    db.session.commit()
-    return org
 
 
 @bp.route("/organizations/<int:org_id>")
 def organization(org_id: int):
-    org = _get_or_404(Organization, org_id)
-    return _render_organization(org)
+    return _render_organization(get_or_404(Organization, org_id))
 
 
-def _interaction_form(org: Organization, persons: list[Person], formdata=None) -> InteractionForm:
-    form = InteractionForm(formdata=formdata, organization_id=org.id) if formdata is not None \
-        else InteractionForm(organization_id=org.id)
+def _interaction_form(persons: list[Person], formdata=None, **data) -> InteractionForm:
+    form = InteractionForm(formdata=formdata, **data) if formdata is not None else InteractionForm(**data)
     form.persons.choices = [(p.id, p.full_name) for p in persons if p.erased_at is None]
     return form
 
 
-def _org_persons(org_id: int) -> list[tuple[Person, PersonOrganization]]:
-    return list(db.session.execute(
-        select(Person, PersonOrganization).join(PersonOrganization, PersonOrganization.person_id == Person.id)
-        .options(lazyload(PersonOrganization.organization))  # the page's own organization: loaded already
-        .where(PersonOrganization.organization_id == org_id).order_by(Person.name_key)).all())
-
-
 def _render_organization(org: Organization, *, interaction_form=None, membership_form=None,
                          competence_form=None, status: int = 200):
-    links = _org_persons(org.id)
-    persons = [p for p, _ln in links]
-    parent = db.session.get(Organization, org.parent_id) if org.parent_id else None
-    subsidiaries = db.session.execute(select(Organization.id, Organization.legal_name, Organization.trade_name)
-                                      .where(Organization.parent_id == org.id)
-                                      .order_by(Organization.name_key)).all()
-    memberships = db.session.execute(select(Membership).where(Membership.organization_id == org.id)
-                                     .order_by(Membership.start_date.desc())).scalars().all()
+    details = queries.organization_details(org)
     if interaction_form is None:
-        interaction_form = _interaction_form(org, persons)
+        interaction_form = _interaction_form(details.persons, organization_id=org.id)
     if membership_form is None:
         membership_form = MembershipForm(organization_id=org.id, formdata=None)
         membership_form.start_date.data = today()
     return render_template(
-        "crm/organization.html", org=org, links=links, parent=parent, subsidiaries=subsidiaries,
-        memberships=memberships, competences=services.organization_competences(org.id),
-        timeline=services.timeline("crm.organization", org.id, g.cluster),
+        "crm/organization.html", org=org, links=details.links, parent=details.parent,
+        subsidiaries=details.subsidiaries, memberships=details.memberships, competences=details.competences,
+        timeline=interactions.timeline("crm.organization", org.id),
         interaction_form=interaction_form, membership_form=membership_form,
         competence_form=competence_form or OrganizationCompetenceForm(formdata=None),
-        vocabulary=db.session.execute(select(Competence.id, Competence.name).order_by(Competence.key)).all(),
-        status_here=services.membership_status(memberships),
+        vocabulary=vocabulary(), status_here=details.status_here,
     ), status
 
 
 @bp.route("/organizations/<int:org_id>/edit", methods=["GET", "POST"])
 @requires("crm.edit")
 def organization_edit(org_id: int):
-    org = _get_or_404(Organization, org_id)
+    org = get_or_404(Organization, org_id)
     form = OrganizationForm(obj=org, current_id=org.id)
     if form.validate_on_submit() and _saved(org, form) is not None:
         flash(_("%(name)s is saved.", name=org.name), "success")
@@ -222,15 +202,14 @@ def organization_edit(org_id: int):
 @bp.route("/organizations/<int:org_id>/delete", methods=["POST"])
 @requires("crm.erase")
 def organization_delete(org_id: int):
-    org = _get_or_404(Organization, org_id)
+    org = get_or_404(Organization, org_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        services.delete_organization(org)
-    except services.CrmError as exc:
+        delete_organization(org)
+    except CrmError as exc:
         flash(str(exc), "error")
         return redirect(url_for("crm.organization", org_id=org.id))
-    db.session.commit()
     flash(_("The organization is deleted."), "success")
     return redirect(url_for("crm.organizations"))
 
@@ -238,13 +217,12 @@ def organization_delete(org_id: int):
 @bp.route("/organizations/<int:org_id>/interactions", methods=["POST"])
 @requires("crm.edit")
 def interaction_new(org_id: int):
-    org = _get_or_404(Organization, org_id)
-    persons = [p for p, _ln in _org_persons(org.id)]
-    form = _interaction_form(org, persons, formdata=request.form)
+    org = get_or_404(Organization, org_id)
+    persons = [p for p, _ln in queries.organization_persons(org.id)]
+    form = _interaction_form(persons, formdata=request.form, organization_id=org.id)
     form.organization_id.data = org.id
     if form.validate_on_submit() and form.organization_id.data == org.id:
-        interaction = services.save_interaction(None, form, author_id=current_user.id)
-        db.session.commit()
+        interaction = interactions.save_interaction(None, form, author_id=current_user.id)
         flash(_("%(kind)s recorded.", kind=INTERACTION_KINDS[interaction.kind]), "success")
         return redirect(url_for("crm.organization", org_id=org.id) + "#timeline")
     return _render_organization(org, interaction_form=form, status=400)
@@ -253,25 +231,23 @@ def interaction_new(org_id: int):
 @bp.route("/interactions/<int:interaction_id>/edit", methods=["GET", "POST"])
 @requires("crm.edit")
 def interaction_edit(interaction_id: int):
-    interaction = _scoped_or_404(Interaction, interaction_id)
-    org = _get_or_404(Organization, interaction.organization_id)
-    persons = [p for p, _ln in _org_persons(org.id)]
+    interaction = get_or_404(Interaction, interaction_id)
+    org = get_or_404(Organization, interaction.organization_id)
+    persons = [p for p, _ln in queries.organization_persons(org.id)]
     extra = [p for p in interaction.persons if p.id not in {q.id for q in persons}]
     if request.method == "POST":
-        form = _interaction_form(org, persons + extra, formdata=request.form)
+        form = _interaction_form(persons + extra, formdata=request.form, organization_id=org.id)
         form.organization_id.data = org.id
     else:
         form = InteractionForm(obj=interaction)
         form.persons.choices = [(p.id, p.full_name) for p in persons + extra]
         form.persons.data = [p.id for p in interaction.persons]
     if request.method == "POST" and request.form.get("delete") and form.validate_on_submit():
-        db.session.delete(interaction)
-        db.session.commit()
+        interactions.delete_interaction(interaction)
         flash(_("The interaction is deleted."), "success")
         return redirect(url_for("crm.organization", org_id=org.id))
     if form.validate_on_submit():
-        services.save_interaction(interaction, form, author_id=current_user.id)
-        db.session.commit()
+        interactions.save_interaction(interaction, form, author_id=current_user.id)
         flash(_("The interaction is saved."), "success")
         return redirect(url_for("crm.organization", org_id=org.id) + "#timeline")
     return render_template("crm/interaction_form.html", form=form, org=org, interaction=interaction), \
@@ -281,12 +257,11 @@ def interaction_edit(interaction_id: int):
 @bp.route("/interactions/<int:interaction_id>/follow-up", methods=["POST"])
 @requires("crm.edit")
 def interaction_followup(interaction_id: int):
-    interaction = _scoped_or_404(Interaction, interaction_id)
+    interaction = get_or_404(Interaction, interaction_id)
     form = FollowUpForm()
     if not form.validate_on_submit():
         abort(400)
-    interaction.follow_up_done = bool(form.follow_up_done.data)
-    db.session.commit()
+    interactions.set_follow_up_done(interaction, form.follow_up_done.data)
     flash(_("Follow-up marked done.") if interaction.follow_up_done else _("Follow-up reopened."), "success")
     if request.form.get("next_page") == "org":
         return redirect(url_for("crm.organization", org_id=interaction.organization_id) + "#timeline")
@@ -296,7 +271,7 @@ def interaction_followup(interaction_id: int):
 @bp.route("/follow-ups")
 def followups():
     include_done = request.args.get("done") == "1"
-    items = services.followups(current_user.id, include_done=include_done)
+    items = interactions.followups(current_user.id, include_done=include_done)
     return render_template("crm/followups.html", items=items, include_done=include_done, today=today(),
                            form=FollowUpForm())
 
@@ -304,12 +279,11 @@ def followups():
 @bp.route("/organizations/<int:org_id>/memberships", methods=["POST"])
 @requires("crm.edit")
 def membership_new(org_id: int):
-    org = _get_or_404(Organization, org_id)
+    org = get_or_404(Organization, org_id)
     form = MembershipForm()
     form.organization_id.data = org.id
     if form.validate_on_submit():
-        services.save_membership(None, form)
-        db.session.commit()
+        memberships.save_membership(None, form)
         flash(_("The membership is recorded."), "success")
         return redirect(url_for("crm.organization", org_id=org.id))
     return _render_organization(org, membership_form=form, status=400)
@@ -318,18 +292,16 @@ def membership_new(org_id: int):
 @bp.route("/memberships/<int:membership_id>/edit", methods=["GET", "POST"])
 @requires("crm.edit")
 def membership_edit(membership_id: int):
-    membership = _scoped_or_404(Membership, membership_id)
-    org = _get_or_404(Organization, membership.organization_id)
+    membership = get_or_404(Membership, membership_id)
+    org = get_or_404(Organization, membership.organization_id)
     form = MembershipForm(obj=membership)
     form.organization_id.data = org.id
     if request.method == "POST" and request.form.get("delete") and form.validate_on_submit():
-        db.session.delete(membership)
-        db.session.commit()
+        memberships.delete_membership(membership)
         flash(_("The membership is deleted."), "success")
         return redirect(url_for("crm.organization", org_id=org.id))
     if form.validate_on_submit():
-        services.save_membership(membership, form)
-        db.session.commit()
+        memberships.save_membership(membership, form)
         flash(_("The membership is saved."), "success")
         return redirect(url_for("crm.organization", org_id=org.id))
     return render_template("crm/membership_form.html", form=form, org=org, membership=membership), \
@@ -339,13 +311,10 @@ def membership_edit(membership_id: int):
 @bp.route("/organizations/<int:org_id>/competences", methods=["POST"])
 @requires("crm.edit")
 def organization_competence_add(org_id: int):
-    org = _get_or_404(Organization, org_id)
+    org = get_or_404(Organization, org_id)
     form = OrganizationCompetenceForm()
     if form.validate_on_submit():
-        competence = db.session.get(Competence, form.competence_id.data) if form.competence_id.data \
-            else services.find_or_create_competence(form.name.data)
-        services.add_organization_competence(org.id, competence.id, form.kind.data)
-        db.session.commit()
+        give_competence(org.id, form)
         return redirect(url_for("crm.organization", org_id=org.id) + "#competences")
     return _render_organization(org, competence_form=form, status=400)
 
@@ -353,11 +322,10 @@ def organization_competence_add(org_id: int):
 @bp.route("/organizations/<int:org_id>/competences/<int:competence_id>/<kind>/delete", methods=["POST"])
 @requires("crm.edit")
 def organization_competence_remove(org_id: int, competence_id: int, kind: str):
-    _get_or_404(Organization, org_id)
+    get_or_404(Organization, org_id)
     if kind not in ("has", "needs") or not ConfirmForm().validate_on_submit():
         abort(400)
-    services.remove_organization_competence(org_id, competence_id, kind)
-    db.session.commit()
+    remove_organization_competence(org_id, competence_id, kind)
     return redirect(url_for("crm.organization", org_id=org_id) + "#competences")
 
 
@@ -369,7 +337,7 @@ def persons():
     if function not in PERSON_FUNCTIONS:
         function = ""
     sort = request.args.get("sort", "name")
-    page = services.person_list(query, function=function, sort=sort, page=page_arg())
+    page = queries.person_list(query, function=function, sort=sort, page=page_arg())
     return render_template("crm/persons.html", page=page, query=query, function=function, sort=sort)
 
 
@@ -381,8 +349,7 @@ def person_new():
         form.organization_id.data = int_arg("organization_id")
     org = db.session.get(Organization, form.organization_id.data) if form.organization_id.data else None
     if form.validate_on_submit():
-        person = services.apply_person_form(Person(), form)
-        db.session.commit()
+        person = save_person(Person(), form)
         flash(_("%(name)s is recorded.", name=person.full_name), "success")
         if org is not None and request.form.get("back") == "org":
             return redirect(url_for("crm.organization", org_id=org.id))
@@ -392,22 +359,21 @@ def person_new():
 
 @bp.route("/persons/<int:person_id>")
 def person(person_id: int):
-    person = _get_or_404(Person, person_id)
-    return _render_person(person)
+    return _render_person(get_or_404(Person, person_id))
 
 
 def _render_person(person: Person, *, consent_form=None, link_form=None, status: int = 200):
     return render_template(
-        "crm/person.html", person=person, consents=services.consent_state(person.id),
+        "crm/person.html", person=person, consents=consent_state(person.id),
         consent_form=consent_form or ConsentForm(formdata=None), link_form=link_form or PersonLinkForm(formdata=None),
-        timeline=services.timeline("crm.person", person.id, g.cluster),
+        timeline=interactions.timeline("crm.person", person.id),
     ), status
 
 
 @bp.route("/persons/<int:person_id>/edit", methods=["GET", "POST"])
 @requires("crm.edit")
 def person_edit(person_id: int):
-    person = _get_or_404(Person, person_id)
+    person = get_or_404(Person, person_id)
     if person.erased_at is not None:
         flash(_("This person's data was erased."), "error")
         return redirect(url_for("crm.person", person_id=person.id))
@@ -417,8 +383,7 @@ def person_edit(person_id: int):
         form.organization_id.data = main.organization_id if main else None
         form.role.data = main.role if main else ""
     if form.validate_on_submit():
-        services.apply_person_form(person, form)
-        db.session.commit()
+        save_person(person, form)
         flash(_("%(name)s is saved.", name=person.full_name), "success")
         return redirect(url_for("crm.person", person_id=person.id))
     org = db.session.get(Organization, form.organization_id.data) if form.organization_id.data else None
@@ -428,16 +393,15 @@ def person_edit(person_id: int):
 @bp.route("/persons/<int:person_id>/consents", methods=["POST"])
 @requires("crm.edit")
 def person_consent(person_id: int):
-    person = _get_or_404(Person, person_id)
+    person = get_or_404(Person, person_id)
     form = ConsentForm()
     if form.validate_on_submit():
         try:
-            services.record_consent(person, form.purpose.data, form.status.data, method=form.method.data,
-                                    at=services.day_start(form.on.data), user_id=current_user.id)
-        except services.CrmError as exc:
+            record_consent(person, form.purpose.data, form.status.data, method=form.method.data,
+                                       on=form.on.data, user_id=current_user.id)
+        except CrmError as exc:
             form.status.errors = [str(exc)]
         else:
-            db.session.commit()
             flash(_("The consent is recorded."), "success")
             return redirect(url_for("crm.person", person_id=person.id) + "#consent")
     return _render_person(person, consent_form=form, status=400)
@@ -446,11 +410,10 @@ def person_consent(person_id: int):
 @bp.route("/persons/<int:person_id>/organizations", methods=["POST"])
 @requires("crm.edit")
 def person_link(person_id: int):
-    person = _get_or_404(Person, person_id)
+    person = get_or_404(Person, person_id)
     form = PersonLinkForm()
     if form.validate_on_submit():
-        services.link_person(person, form.organization_id.data, role=form.role.data, main=form.main.data)
-        db.session.commit()
+        link_person(person, form.organization_id.data, role=form.role.data, main=form.main.data)
         return redirect(url_for("crm.person", person_id=person.id))
     return _render_person(person, link_form=form, status=400)
 
@@ -458,11 +421,10 @@ def person_link(person_id: int):
 @bp.route("/persons/<int:person_id>/organizations/<int:org_id>/delete", methods=["POST"])
 @requires("crm.edit")
 def person_unlink(person_id: int, org_id: int):
-    person = _get_or_404(Person, person_id)
+    person = get_or_404(Person, person_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    services.unlink_person(person, org_id)
-    db.session.commit()
+    unlink_person(person, org_id)
     return redirect(url_for("crm.person", person_id=person.id))
 
 
@@ -470,8 +432,8 @@ def person_unlink(person_id: int, org_id: int):
 @requires("crm.erase")
 def person_export(person_id: int):
     """The shared identity data and this cluster's records about a person."""
-    person = _get_or_404(Person, person_id)
-    response = jsonify(services.export_person(person))
+    person = get_or_404(Person, person_id)
+    response = jsonify(export_person(person))
     response.headers["Content-Disposition"] = f'attachment; filename="person-{person.id}-{g.cluster.slug}.json"'
     return response
 
@@ -480,8 +442,8 @@ def person_export(person_id: int):
 @federation_admin_required
 def person_subject_access(person_id: int):
     """Everything held about a person in every cluster (right of access, GDPR art. 15)."""
-    person = _get_or_404(Person, person_id)
-    response = jsonify(services.export_person(person, all_clusters=True))
+    person = get_or_404(Person, person_id)
+    response = jsonify(export_person(person, all_clusters=True))
     response.headers["Content-Disposition"] = f'attachment; filename="person-{person.id}-subject-access.json"'
     return response
 
@@ -489,16 +451,15 @@ def person_subject_access(person_id: int):
 @bp.route("/persons/<int:person_id>/erase", methods=["POST"])
 @requires("crm.erase")
 def person_erase(person_id: int):
-    person = _get_or_404(Person, person_id)
+    person = get_or_404(Person, person_id)
     if not ConfirmForm().validate_on_submit() or request.form.get("confirm") != "erase":
         flash(_("Tick the confirmation to erase this person's data."), "error")
         return redirect(url_for("crm.person", person_id=person.id))
     try:
-        services.erase_person(person, user_id=current_user.id)
-    except services.CrmError as exc:
+        erase_person(person, user_id=current_user.id)
+    except CrmError as exc:
         flash(str(exc), "error")
     else:
-        db.session.commit()
         flash(_("The person's data is erased; the record stays, anonymous, for the counts."), "success")
     return redirect(url_for("crm.person", person_id=person.id))
 
@@ -512,17 +473,14 @@ def segments():
             abort(403)
         filters_form = OrganizationFilterForm(formdata=request.form)
         if form.validate_on_submit() and filters_form.validate():
-            segment = Segment(name=form.name.data, filters=filters_form.values, created_by_id=current_user.id)
-            db.session.add(segment)
-            db.session.commit()
+            segment = create_segment(form.name.data, filters_form.values, created_by_id=current_user.id)
             flash(_("Segment “%(name)s” saved.", name=segment.name), "success")
             return redirect(url_for("crm.segments"))
         for field in filters_form:
             for error in field.errors:
                 form.name.errors = list(form.name.errors) + [f"{field.label.text}: {error}"]
-    items = db.session.execute(select(Segment).options(joinedload(Segment.created_by))
-                               .order_by(Segment.name)).scalars().all()
-    counts = {s.id: services.segment_count(s) for s in items}
+    items = queries.segment_list()
+    counts = {s.id: segment_count(s) for s in items}
     return render_template("crm/segments.html", items=items, form=form, counts=counts), \
         400 if form.errors else 200
 
@@ -530,11 +488,10 @@ def segments():
 @bp.route("/segments/<int:segment_id>/delete", methods=["POST"])
 @requires("crm.edit")
 def segment_delete(segment_id: int):
-    segment = _scoped_or_404(Segment, segment_id)
+    segment = get_or_404(Segment, segment_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    db.session.delete(segment)
-    db.session.commit()
+    delete_segment(segment)
     flash(_("Segment deleted."), "success")
     return redirect(url_for("crm.segments"))
 
@@ -547,22 +504,20 @@ def competences():
         if not can(current_user, "crm.edit"):
             abort(403)
         if form.validate_on_submit():
-            competence = services.save_competence(None, form)
-            db.session.commit()
+            competence = save_competence(None, form)
             flash(_("“%(name)s” added to the vocabulary.", name=competence.name), "success")
             return redirect(url_for("crm.competences"))
-    rows = services.competence_usage()
+    rows = competence_usage()
     return render_template("crm/competences.html", rows=rows, form=form), 400 if form.errors else 200
 
 
 @bp.route("/competences/<int:competence_id>/edit", methods=["GET", "POST"])
 @requires("crm.edit")
 def competence_edit(competence_id: int):
-    competence = _get_or_404(Competence, competence_id)
+    competence = get_or_404(Competence, competence_id)
     form = CompetenceForm(obj=competence, current_id=competence.id)
     if form.validate_on_submit():
-        services.save_competence(competence, form)
-        db.session.commit()
+        save_competence(competence, form)
         flash(_("“%(name)s” is saved.", name=competence.name), "success")
         return redirect(url_for("crm.competences"))
     return render_template("crm/competence_form.html", form=form, competence=competence), \
@@ -571,13 +526,13 @@ def competence_edit(competence_id: int):
 
 @bp.route("/organizations/<int:org_id>/matching")
 def matching(org_id: int):
-    org = _get_or_404(Organization, org_id)
+    org = get_or_404(Organization, org_id)
     direction = request.args.get("direction", "needs")
     if direction not in ("needs", "offers"):
         direction = "needs"
     competence_id = int_arg("competence")
-    mine = services.organization_competences(org.id)
-    results = services.match(org.id, direction=direction, competence_id=competence_id, cluster_id=g.cluster.id)
+    mine = organization_competences(org.id)
+    results = match(org.id, direction=direction, competence_id=competence_id)
     return render_template("crm/matching.html", org=org, direction=direction, competence_id=competence_id,
                            mine=mine, results=results)
 
@@ -598,7 +553,7 @@ def organizations_export(fmt: str):
         abort(400, _("Invalid filters: %(errors)s", errors="; ".join(
             f"{k}: {', '.join(map(str, v))}" for k, v in form.errors.items())))
     return _export_response(fmt, exporting.ORGANIZATION_COLUMNS,
-                            exporting.organization_rows(form.values, g.cluster.id), "organizations")
+                            exporting.organization_rows(form.values), "organizations")
 
 
 @bp.route("/persons/export.<fmt>")
@@ -615,8 +570,6 @@ def persons_export(fmt: str):
 
 # -- import ----------------------------------------------------------------------------
 def _import_job_or_404(job_id: int):
-    from core import Job
-
     job = get_or_404(Job, job_id)
     if job.name != "crm.import":
         abort(404)
@@ -632,7 +585,7 @@ def import_page():
     form = ImportForm()
     if form.validate_on_submit():
         try:
-            job = check_upload(form, cluster_id=g.cluster.id, user_id=current_user.id)
+            job = check_upload(form, user_id=current_user.id)
         except ImportRefused as exc:
             form.file.errors = [str(exc)]
             return render_template("crm/import.html", form=form), 413
@@ -661,7 +614,7 @@ def import_run(job_id: int):
     job = _import_job_or_404(job_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    new = run_checked_import(job, cluster_id=g.cluster.id, user_id=current_user.id)
+    new = run_checked_import(job, user_id=current_user.id)
     if new is None:
         flash(_("This check cannot be imported (already imported, or it found errors): upload the file again."),
               "error")

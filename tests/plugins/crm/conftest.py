@@ -19,7 +19,7 @@ class CrmFactory:
         org = Organization(legal_name=legal_name, **fields)
         db.session.add(org)
         if tags:
-            from plugins.crm.services import set_tags
+            from plugins.crm.organizations import set_tags
 
             set_tags(org, tags)
         db.session.commit()

@@ -8,7 +8,7 @@ import pytest
 from core import db
 from plugins.crm import api
 from plugins.crm.models import Person, Segment
-from plugins.crm.services import erase_person, record_consent
+from plugins.crm.persons import erase_person, record_consent
 
 
 def test_is_member_follows_status_and_dates(crm, cluster, other_cluster):

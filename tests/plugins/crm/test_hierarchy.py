@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from core import db, new_api_token
 from plugins.crm.importing import import_file
 from plugins.crm.models import Organization
-from plugins.crm.services import hierarchy_loops
+from plugins.crm.hierarchy import hierarchy_loops
 
 from .test_import import csv_bytes
 
@@ -103,7 +103,7 @@ def test_a_three_way_loop_is_refused(crm, api):
 
 def test_the_check_under_the_lock_refuses_a_loop_the_form_could_not_see(app, crm):
     """What another transaction committed after the form's check: set_parent sees it."""
-    from plugins.crm.services import HierarchyError, set_parent
+    from plugins.crm.hierarchy import HierarchyError, set_parent
 
     p, q = crm.organization("P"), crm.organization("Q")
     other = db.new_session()

@@ -37,9 +37,9 @@ def test_organizations_in_latin1_with_semicolons(app):
     assert sorted(t.name for t in org.tags) == ["Loiret", "métal"]
     assert "orleans" in org.search and "metal" in org.search  # searchable without accents
     assert count(OrganizationTag) == 2
-    from plugins.crm.services import organization_list
+    from plugins.crm.queries import organization_list
 
-    assert [o.id for o in organization_list({"q": "ORLEANS metal"}, None).items] == [org.id]  # indexed
+    assert [o.id for o in organization_list({"q": "ORLEANS metal"}).items] == [org.id]  # indexed
 
 
 def test_utf8_bom_and_xlsx(app):
@@ -135,9 +135,9 @@ def test_persons_match_by_email_and_link_organizations(app, crm):
     lukas = db.session.execute(select(Person).where(Person.email == "lukas@example.at")).scalar_one()
     assert zoe.links[0].organization_id == lukas.links[0].organization_id == new_org.id  # one organization
     assert zoe.function == "rnd" and "lefevre" in zoe.search
-    from plugins.crm.services import organization_list
+    from plugins.crm.queries import organization_list
 
-    assert [o.id for o in organization_list({"q": "nouvelle societe"}, None).items] == [new_org.id]
+    assert [o.id for o in organization_list({"q": "nouvelle societe"}).items] == [new_org.id]
     assert count(PersonOrganization) == 3
 
 

@@ -130,12 +130,12 @@ def test_a_checked_file_gone_before_its_import_is_reported_without_its_path(app,
 
 
 def test_an_import_that_crashes_shows_no_exception_text(app, manager_client, monkeypatch, caplog):
-    from plugins.crm import importing
+    from plugins.crm.importing import jobs as import_jobs
 
     def crash(*_args, **_kwargs):
         raise PermissionError(f"[Errno 13] Permission denied: '{app.instance_path}/crm-imports/x.csv'")
 
-    monkeypatch.setattr(importing, "import_file", crash)
+    monkeypatch.setattr(import_jobs, "import_file", crash)
     check = upload(manager_client)
     job = imports()[0]
     assert job.status == "failed" and job.message == JOB_CRASHED

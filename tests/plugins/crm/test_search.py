@@ -8,13 +8,20 @@ import pytest
 from sqlalchemy import select
 
 from core import db
-from plugins.crm import services
+from plugins.crm import queries
+from plugins.crm.competences import add_organization_competence, find_or_create_competence
 from plugins.crm.models import Segment
 from plugins.crm.text import normalize
 
 
 def names(page) -> list[str]:
     return [o.legal_name for o in page.items]
+
+
+def organization_list(filters: dict, cluster_id: int, **kwargs):
+    """The list as the cluster's page has it (its memberships)."""
+    with db.for_cluster(cluster_id):
+        return queries.organization_list(filters, **kwargs)
 
 
 def test_normalize_folds_case_and_accents():
@@ -44,38 +51,38 @@ def test_organization_search(crm, cluster, query, expected):
     crm.organization("Kölner Kunststoff GmbH", city="Köln", street="Hauptstraße 1", country="DE")
     crm.organization("Linzer Holz AG", vat_number="ATU13585627", city="Linz", country="AT")
     crm.organization("Société 5 pour cent", city="Paris")
-    page = services.organization_list({"q": query}, cluster.id)
+    page = organization_list({"q": query}, cluster.id)
     assert names(page) == expected and page.total == len(expected)
 
 
 def test_search_follows_changes_and_deletions(crm, cluster):
     org = crm.organization("Old Name SARL", city="Lyon")
-    assert names(services.organization_list({"q": "old name"}, cluster.id)) == ["Old Name SARL"]
+    assert names(organization_list({"q": "old name"}, cluster.id)) == ["Old Name SARL"]
     org.legal_name = "Nouvelle Dénomination"
     db.session.commit()
-    assert names(services.organization_list({"q": "old name"}, cluster.id)) == []
-    assert names(services.organization_list({"q": "denomination"}, cluster.id)) == ["Nouvelle Dénomination"]
+    assert names(organization_list({"q": "old name"}, cluster.id)) == []
+    assert names(organization_list({"q": "denomination"}, cluster.id)) == ["Nouvelle Dénomination"]
     db.session.delete(org)
     db.session.commit()
-    assert names(services.organization_list({"q": "denomination"}, cluster.id)) == []
+    assert names(organization_list({"q": "denomination"}, cluster.id)) == []
 
 
 def test_many_matches_and_pagination(crm, cluster):
     for i in range(120):
         crm.organization(f"Tech Company {i:03d}", city="Grenoble")
     crm.organization("Unrelated", city="Nice")
-    services.DENSE_MATCHES, saved = 50, services.DENSE_MATCHES  # take the "walk the name order" path too
+    queries.DENSE_MATCHES, saved = 50, queries.DENSE_MATCHES  # take the "walk the name order" path too
     try:
         for dense in (50, 100000):
-            services.DENSE_MATCHES = dense
-            first = services.organization_list({"q": "tech grenoble"}, cluster.id, page=1)
-            third = services.organization_list({"q": "tech grenoble"}, cluster.id, page=3)
+            queries.DENSE_MATCHES = dense
+            first = organization_list({"q": "tech grenoble"}, cluster.id, page=1)
+            third = organization_list({"q": "tech grenoble"}, cluster.id, page=3)
             assert first.total == third.total == 120
             assert names(first)[0] == "Tech Company 000" and names(third) == [f"Tech Company {i:03d}"
                                                                                for i in range(100, 120)]
     finally:
-        services.DENSE_MATCHES = saved
-    by_city = services.organization_list({"q": "company"}, cluster.id, sort="-city")
+        queries.DENSE_MATCHES = saved
+    by_city = organization_list({"q": "company"}, cluster.id, sort="-city")
     assert by_city.total == 120
 
 
@@ -87,13 +94,13 @@ def test_filters(crm, cluster, other_cluster):
     crm.membership(b, cluster, "prospect", start=date(2024, 1, 1))
     crm.membership(c, cluster, "member", start=date(2015, 1, 1), end=date(2019, 12, 31))
     crm.membership(b, other_cluster, "member", start=date(2020, 1, 1))
-    competence = services.find_or_create_competence("Injection moulding")
-    services.add_organization_competence(a.id, competence.id, "has")
-    services.add_organization_competence(b.id, competence.id, "needs")
+    competence = find_or_create_competence("Injection moulding")
+    add_organization_competence(a.id, competence.id, "has")
+    add_organization_competence(b.id, competence.id, "needs")
     db.session.commit()
 
     def run(**f):
-        return sorted(o.legal_name for o in services.organization_list(f, cluster.id).items)
+        return sorted(o.legal_name for o in organization_list(f, cluster.id).items)
 
     assert run(kind="school") == ["B School"]
     assert run(sector="22") == ["A Plast", "C Former"]
@@ -107,7 +114,7 @@ def test_filters(crm, cluster, other_cluster):
     assert run(membership="prospect") == ["B School"]
     assert run(membership="former") == ["C Former"]
     assert run(membership="none") == []
-    assert sorted(o.legal_name for o in services.organization_list({"membership": "member"}, other_cluster.id).items) \
+    assert sorted(o.legal_name for o in organization_list({"membership": "member"}, other_cluster.id).items) \
         == ["B School"]
 
 
@@ -155,7 +162,8 @@ def test_an_export_imports_back(staff_client, crm, app):
 
 
 def test_person_search_index_follows_changes_and_erasure(crm):
-    from plugins.crm.services import erase_person, person_list
+    from plugins.crm.persons import erase_person
+    from plugins.crm.queries import person_list
 
     p = crm.person("Weißenböck", "Jürgen", email="j.weissenbock@example.at")
     crm.person("Other", "Anna")

@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from core import Manifest, TimelineEntry, db, hookimpl
-from plugins.crm import services
+from plugins.crm import competences
+from plugins.crm.competences import add_organization_competence, find_or_create_competence
 from plugins.crm.models import Interaction
 
 
@@ -83,9 +84,9 @@ def test_person_timeline_shows_interactions_where_they_were_met(staff_client, cr
 
 def test_matching_ranks_by_overlap_then_membership_then_recent_contact(crm, cluster):
     seeker = crm.organization("Seeker")
-    weld, mould, design = (services.find_or_create_competence(n) for n in ("Welding", "Mould making", "Design"))
+    weld, mould, design = (find_or_create_competence(n) for n in ("Welding", "Mould making", "Design"))
     for c in (weld, mould, design):
-        services.add_organization_competence(seeker.id, c.id, "needs")
+        add_organization_competence(seeker.id, c.id, "needs")
     both = crm.organization("Has two")
     one_member = crm.organization("Has one, member")
     one_recent = crm.organization("Has one, recent contact")
@@ -93,8 +94,8 @@ def test_matching_ranks_by_overlap_then_membership_then_recent_contact(crm, clus
     nothing = crm.organization("Has none")
     for org, comps in ((both, (weld, mould)), (one_member, (weld,)), (one_recent, (design,)), (one_old, (mould,))):
         for c in comps:
-            services.add_organization_competence(org.id, c.id, "has")
-    services.add_organization_competence(nothing.id, weld.id, "needs")
+            add_organization_competence(org.id, c.id, "has")
+    add_organization_competence(nothing.id, weld.id, "needs")
     crm.membership(one_member, cluster, "member")
     db.session.add_all([
         Interaction(cluster_id=cluster.id, organization_id=one_recent.id, kind="call", date=cluster.today(), subject="x"),
@@ -102,14 +103,18 @@ def test_matching_ranks_by_overlap_then_membership_then_recent_contact(crm, clus
                     date=cluster.today() - timedelta(days=900), subject="y"),
     ])
     db.session.commit()
-    ranked = services.match(seeker.id, direction="needs", cluster_id=cluster.id)
+    def match(org_id, **kwargs):  # as the cluster's page ranks (its members first)
+        with db.for_cluster(cluster.id):
+            return competences.match(org_id, **kwargs)
+
+    ranked = match(seeker.id, direction="needs")
     assert [r["organization"].legal_name for r in ranked] == [
         "Has two", "Has one, member", "Has one, recent contact", "Has one, old contact"]
     assert ranked[0]["overlap"] == 2 and ranked[0]["competences"] == ["Mould making", "Welding"]
-    only_design = services.match(seeker.id, direction="needs", competence_id=design.id, cluster_id=cluster.id)
+    only_design = match(seeker.id, direction="needs", competence_id=design.id)
     assert [r["organization"].legal_name for r in only_design] == ["Has one, recent contact"]
     # the reverse: who needs what "Has two" offers
-    reverse = services.match(both.id, direction="offers", cluster_id=cluster.id)
+    reverse = match(both.id, direction="offers")
     assert [r["organization"].legal_name for r in reverse] == ["Seeker", "Has none"]
 
 
@@ -119,7 +124,7 @@ def test_matching_page_and_competence_pages(staff_client, crm):
                                                                                   "kind": "needs"})
     assert r.status_code == 302
     other = crm.organization("Laser GmbH")
-    comp_id = services.find_or_create_competence("Laser cutting").id
+    comp_id = find_or_create_competence("Laser cutting").id
     r = staff_client.post(f"/alpha/crm/organizations/{other.id}/competences", data={"competence_id": comp_id,
                                                                                     "kind": "has"})
     assert r.status_code == 302

@@ -1,25 +1,26 @@
-"""The CRM's JSON API (blueprint ``crm_api``, mounted at ``/api/v1/<cluster>/crm/``, and
+"""The CRM's HTTP API (blueprint ``crm_api``, mounted at ``/api/v1/<cluster>/crm/``, and
 ``crm_federation_api``, federation-wide, at ``/api/v1/crm/``).
 
 Bodies are validated by the same forms as the pages (``core.validate``); errors are
 ``422 {"errors": {field: [messages]}}``.  Organizations and persons are visible to
 every cluster's staff; memberships, interactions and segments only to their cluster's.
+Thin handlers over the same operations and queries as the pages; the request commits
+once at its end (below 400) or rolls back.  (``api.py`` is the CRM's contract for other
+plugins, not this.)
 """
 
 from __future__ import annotations
 
-
-from flask import g, jsonify, request
+from flask import jsonify, request
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
-from core import ApiBlueprint, ApiError, db, federation_admin_required, jsonable, requires, today, validate
-from core import api_paginate, get_or_404, int_arg
+from core import ApiBlueprint, ApiError, Job, federation_admin_required, jsonable, requires, today, validate
+from core import api_paginate, db, get_or_404, int_arg, json_body
 
-from . import filters as crm_filters
-from . import services
+from . import queries
+from .competences import competence_usage, give_competence, match, remove_organization_competence, save_competence
+from .errors import CrmError
 from .forms import (
     CompetenceForm,
     ConsentForm,
@@ -32,15 +33,13 @@ from .forms import (
     PersonLinkForm,
     SegmentForm,
 )
-from .models import (
-    Competence,
-    Interaction,
-    Membership,
-    Organization,
-    Person,
-    PersonOrganization,
-    Segment,
-)
+from .hierarchy import HierarchyError
+from .interactions import delete_interaction, followups as followups_of, save_interaction, timeline
+from .memberships import delete_membership, save_membership
+from .models import MEMBERSHIP_STATUSES, Competence, Interaction, Membership, Organization, Person, Segment
+from .organizations import delete_organization, save_organization
+from .persons import consent_state, erase_person, export_person, link_person, record_consent, save_person
+from .segments import create_segment, delete_segment, person_ids as segment_person_ids
 
 api = ApiBlueprint("crm_api", __name__)
 # federation-wide endpoints (no cluster), at /api/v1/crm/: a federation admin's actions
@@ -91,23 +90,9 @@ def segment_json(s: Segment) -> dict:
     return {"id": s.id, "name": s.name, "filters": s.filters, "created_at": jsonable(s.created_at)}
 
 
-def _get(model, ident):
-    obj = db.session.get(model, ident)
-    if obj is None:
-        raise ApiError({"_": ["Not found."]}, 404)
-    return obj
-
-
-def _scoped(model, ident):
-    obj = db.session.execute(select(model).where(model.id == ident)).scalar_one_or_none()
-    if obj is None:
-        raise ApiError({"_": ["Not found."]}, 404)
-    return obj
-
-
 def _filter_values() -> dict:
     args = request.args.to_dict(flat=True)
-    unknown = sorted(set(args) - set(crm_filters.FILTER_KEYS) - set(_PAGING))
+    unknown = sorted(set(args) - set(queries.FILTER_KEYS) - set(_PAGING))
     if unknown:
         raise ApiError({name: ["Unknown filter."] for name in unknown}, 400)
     form = OrganizationFilterForm(formdata=request.args)
@@ -120,10 +105,7 @@ def _filter_values() -> dict:
 @api.operation("/organizations", summary="Organizations matching filters (q, kind, sector, size, country, tag, "
                "competence, need, membership)", paginated=True)
 def organizations():
-    values = _filter_values()
-    stmt = crm_filters.apply(select(Organization).options(selectinload(Organization.tags)), values,
-                             g.cluster.id).order_by(Organization.name_key, Organization.id)
-    return jsonify(api_paginate(db.session, stmt, organization_json))
+    return jsonify(api_paginate(db.session, queries.organizations_select(_filter_values()), organization_json))
 
 
 @api.operation("/organizations", methods=["POST"], summary="Create an organization", form=OrganizationForm)
@@ -135,31 +117,23 @@ def organization_create():
 
 
 def _save_organization(org: Organization, form) -> Organization:
-    """Save a validated form and commit; a parent the hierarchy refuses is the field's 422."""
+    """Save a validated form; a parent the hierarchy refuses is the field's 422."""
     try:
-        services.apply_organization_form(org, form)
-    except services.HierarchyError as exc:
-        db.session.rollback()
+        return save_organization(org, form)
+    except HierarchyError as exc:
         raise ApiError({exc.field: [str(exc)]}, 422) from None
-    db.session.commit()
-    return org
 
 
 @api.operation("/organizations/<int:org_id>", summary="An organization with its persons, this cluster's "
                "memberships, competences and needs")
 def organization(org_id: int):
-    org = _get(Organization, org_id)
-    data = organization_json(org)
+    details = queries.organization_details(get_or_404(Organization, org_id))
+    data = organization_json(details.organization)
     data["persons"] = [{"id": p.id, "full_name": p.full_name, "email": p.email, "role": ln.role}
-                       for p, ln in db.session.execute(
-                           select(Person, PersonOrganization)
-                           .join(PersonOrganization, PersonOrganization.person_id == Person.id)
-                           .where(PersonOrganization.organization_id == org.id).order_by(Person.name_key)).all()]
-    data["memberships"] = [membership_json(m) for m in db.session.execute(
-        select(Membership).where(Membership.organization_id == org.id).order_by(Membership.start_date)).scalars()]
-    comps = services.organization_competences(org.id)
-    data["competences"] = [competence_json(c) for c in comps["has"]]
-    data["needs"] = [competence_json(c) for c in comps["needs"]]
+                       for p, ln in details.links]
+    data["memberships"] = [membership_json(m) for m in reversed(details.memberships)]  # the earliest first
+    data["competences"] = [competence_json(c) for c in details.competences["has"]]
+    data["needs"] = [competence_json(c) for c in details.competences["needs"]]
     return jsonify(data)
 
 
@@ -167,7 +141,7 @@ def organization(org_id: int):
                form=OrganizationForm)
 @requires("crm.edit")
 def organization_update(org_id: int):
-    org = _get(Organization, org_id)
+    org = get_or_404(Organization, org_id)
     form = validate(OrganizationForm, obj=org, partial=True, current_id=org.id)
     _save_organization(org, form)
     return jsonify(organization_json(org))
@@ -177,19 +151,18 @@ def organization_update(org_id: int):
                summary="Delete an organization no cluster has history with")
 @requires("crm.erase")
 def organization_delete(org_id: int):
-    org = _get(Organization, org_id)
+    org = get_or_404(Organization, org_id)
     try:
-        services.delete_organization(org)
-    except services.CrmError as exc:
+        delete_organization(org)
+    except CrmError as exc:
         raise ApiError({"_": [str(exc)]}, 409)
-    db.session.commit()
     return "", 204
 
 
 @api.operation("/organizations/<int:org_id>/timeline", summary="The organization's timeline in this cluster")
 def organization_timeline(org_id: int):
-    _get(Organization, org_id)
-    rows = services.timeline("crm.organization", org_id, g.cluster)
+    get_or_404(Organization, org_id)
+    rows = timeline("crm.organization", org_id)
     return jsonify({"items": [{"when": jsonable(r["when"]), "kind": r["entry"].kind, "title": r["entry"].title,
                                "plugin": r["entry"].plugin, "url": r["entry"].url, "detail": r["entry"].detail,
                                "interaction_id": r["interaction"].id if r["interaction"] else None}
@@ -200,12 +173,9 @@ def organization_timeline(org_id: int):
                summary="Give an organization a competence or a need", form=OrganizationCompetenceForm)
 @requires("crm.edit")
 def organization_competence_add(org_id: int):
-    _get(Organization, org_id)
+    get_or_404(Organization, org_id)
     form = validate(OrganizationCompetenceForm)
-    competence = db.session.get(Competence, form.competence_id.data) if form.competence_id.data \
-        else services.find_or_create_competence(form.name.data)
-    added = services.add_organization_competence(org_id, competence.id, form.kind.data)
-    db.session.commit()
+    competence, added = give_competence(org_id, form)
     return jsonify({"competence": competence_json(competence), "kind": form.kind.data}), 201 if added else 200
 
 
@@ -213,23 +183,21 @@ def organization_competence_add(org_id: int):
                summary="Remove a competence or need from an organization")
 @requires("crm.edit")
 def organization_competence_remove(org_id: int, competence_id: int, kind: str):
-    _get(Organization, org_id)
+    get_or_404(Organization, org_id)
     if kind not in ("has", "needs"):
         raise ApiError({"kind": ["Must be 'has' or 'needs'."]}, 404)
-    services.remove_organization_competence(org_id, competence_id, kind)
-    db.session.commit()
+    remove_organization_competence(org_id, competence_id, kind)
     return "", 204
 
 
 @api.operation("/organizations/<int:org_id>/matching", summary="Organizations complementing this one, best "
                "first (direction=needs|offers, competence=id)")
 def organization_matching(org_id: int):
-    _get(Organization, org_id)
+    get_or_404(Organization, org_id)
     direction = request.args.get("direction", "needs")
     if direction not in ("needs", "offers"):
         raise ApiError({"direction": ["Must be 'needs' or 'offers'."]}, 400)
-    results = services.match(org_id, direction=direction, competence_id=int_arg("competence"),
-                             cluster_id=g.cluster.id)
+    results = match(org_id, direction=direction, competence_id=int_arg("competence"))
     return jsonify({"items": [{"organization": {"id": r["organization"].id, "name": r["organization"].name},
                                "overlap": r["overlap"], "competences": r["competences"], "member": r["member"],
                                "last_contact": jsonable(r["last_contact"])} for r in results]})
@@ -238,38 +206,33 @@ def organization_matching(org_id: int):
 # -- persons -------------------------------------------------------------------------
 @api.operation("/persons", summary="Persons (q: words in names, e-mail, phone)", paginated=True)
 def persons():
-    stmt = crm_filters.person_search(select(Person), request.args.get("q", "")[:200]).options(
-        selectinload(Person.links).joinedload(PersonOrganization.organization))
-    return jsonify(api_paginate(db.session, stmt.order_by(Person.name_key, Person.id), person_json))
+    return jsonify(api_paginate(db.session, queries.persons_select(request.args.get("q", "")[:200]), person_json))
 
 
 @api.operation("/persons", methods=["POST"], summary="Create a person", form=PersonForm)
 @requires("crm.edit")
 def person_create():
     form = validate(PersonForm)
-    person = services.apply_person_form(Person(), form)
-    db.session.commit()
-    return jsonify(person_json(person)), 201
+    return jsonify(person_json(save_person(Person(), form))), 201
 
 
 @api.operation("/persons/<int:person_id>", summary="A person, their organizations and consents")
 def person(person_id: int):
-    p = _get(Person, person_id)
+    p = get_or_404(Person, person_id)
     data = person_json(p)
     data["consents"] = {purpose: ({"status": rec.status, "at": jsonable(rec.at), "method": rec.method} if rec else None)
-                        for purpose, rec in services.consent_state(p.id).items()}
+                        for purpose, rec in consent_state(p.id).items()}
     return jsonify(data)
 
 
 @api.operation("/persons/<int:person_id>", methods=["PATCH"], summary="Change a person", form=PersonForm)
 @requires("crm.edit")
 def person_update(person_id: int):
-    p = _get(Person, person_id)
+    p = get_or_404(Person, person_id)
     if p.erased_at is not None:
         raise ApiError({"_": ["This person's data was erased."]}, 409)
     form = validate(PersonForm, obj=p, partial=True, current_id=p.id)
-    services.apply_person_form(p, form)
-    db.session.commit()
+    save_person(p, form)
     return jsonify(person_json(p))
 
 
@@ -277,10 +240,9 @@ def person_update(person_id: int):
                summary="Link a person to an organization", form=PersonLinkForm)
 @requires("crm.edit")
 def person_link(person_id: int):
-    p = _get(Person, person_id)
+    p = get_or_404(Person, person_id)
     form = validate(PersonLinkForm)
-    services.link_person(p, form.organization_id.data, role=form.role.data, main=form.main.data)
-    db.session.commit()
+    link_person(p, form.organization_id.data, role=form.role.data, main=form.main.data)
     return jsonify(person_json(p)), 201
 
 
@@ -288,14 +250,13 @@ def person_link(person_id: int):
                "withdrawn", form=ConsentForm)
 @requires("crm.edit")
 def person_consent(person_id: int):
-    p = _get(Person, person_id)
+    p = get_or_404(Person, person_id)
     form = validate(ConsentForm)
     try:
-        rec = services.record_consent(p, form.purpose.data, form.status.data, method=form.method.data,
-                                      at=services.day_start(form.on.data), user_id=current_user.id)
-    except services.CrmError as exc:
+        rec = record_consent(p, form.purpose.data, form.status.data, method=form.method.data, on=form.on.data,
+                             user_id=current_user.id)
+    except CrmError as exc:
         raise ApiError({"status": [str(exc)]}, 409)
-    db.session.commit()
     return jsonify({"purpose": rec.purpose, "status": rec.status, "at": jsonable(rec.at), "method": rec.method}), 201
 
 
@@ -303,42 +264,34 @@ def person_consent(person_id: int):
                "records about them")
 @requires("crm.erase")
 def person_export(person_id: int):
-    return jsonify(services.export_person(_get(Person, person_id)))
+    return jsonify(export_person(get_or_404(Person, person_id)))
 
 
 @federation_api.operation("/persons/<int:person_id>/subject-access", summary="Everything held about a person in "
                           "every cluster (right of access); federation admins only")
 @federation_admin_required
 def person_subject_access(person_id: int):
-    return jsonify(services.export_person(_get(Person, person_id), all_clusters=True))
+    return jsonify(export_person(get_or_404(Person, person_id), all_clusters=True))
 
 
 @api.operation("/persons/<int:person_id>/erase", methods=["POST"], summary="Anonymize a person (right to erasure)")
 @requires("crm.erase")
 def person_erase(person_id: int):
-    p = _get(Person, person_id)
+    p = get_or_404(Person, person_id)
     try:
-        services.erase_person(p, user_id=current_user.id)
-    except services.CrmError as exc:
+        erase_person(p, user_id=current_user.id)
+    except CrmError as exc:
         raise ApiError({"_": [str(exc)]}, 409)
-    db.session.commit()
     return jsonify(person_json(p))
 
 
 # -- memberships (this cluster) ---------------------------------------------------------
 @api.operation("/memberships", summary="This cluster's memberships (organization_id, status)", paginated=True)
 def memberships():
-    stmt = select(Membership).order_by(Membership.start_date.desc(), Membership.id)
-    organization_id = int_arg("organization_id")
-    if organization_id is not None:
-        stmt = stmt.where(Membership.organization_id == organization_id)
     status = request.args.get("status", "")
-    if status:
-        from .models import MEMBERSHIP_STATUSES
-
-        if status not in MEMBERSHIP_STATUSES:
-            raise ApiError({"status": [f"One of {', '.join(MEMBERSHIP_STATUSES)}."]}, 400)
-        stmt = stmt.where(Membership.status == status)
+    if status and status not in MEMBERSHIP_STATUSES:
+        raise ApiError({"status": [f"One of {', '.join(MEMBERSHIP_STATUSES)}."]}, 400)
+    stmt = queries.memberships_select(organization_id=int_arg("organization_id"), status=status)
     return jsonify(api_paginate(db.session, stmt, membership_json))
 
 
@@ -347,37 +300,30 @@ def memberships():
 @requires("crm.edit")
 def membership_create():
     form = validate(MembershipForm)
-    m = services.save_membership(None, form)
-    db.session.commit()
-    return jsonify(membership_json(m)), 201
+    return jsonify(membership_json(save_membership(None, form))), 201
 
 
 @api.operation("/memberships/<int:membership_id>", methods=["PATCH"], summary="Change a membership",
                form=MembershipForm)
 @requires("crm.edit")
 def membership_update(membership_id: int):
-    m = _scoped(Membership, membership_id)
+    m = get_or_404(Membership, membership_id)
     form = validate(MembershipForm, obj=m, partial=True)
-    services.save_membership(m, form)
-    db.session.commit()
+    save_membership(m, form)
     return jsonify(membership_json(m))
 
 
 @api.operation("/memberships/<int:membership_id>", methods=["DELETE"], summary="Delete a membership")
 @requires("crm.edit")
 def membership_delete(membership_id: int):
-    db.session.delete(_scoped(Membership, membership_id))
-    db.session.commit()
+    delete_membership(get_or_404(Membership, membership_id))
     return "", 204
 
 
 # -- interactions (this cluster) --------------------------------------------------------
 @api.operation("/interactions", summary="This cluster's interactions (organization_id)", paginated=True)
 def interactions():
-    stmt = select(Interaction).order_by(Interaction.date.desc(), Interaction.id.desc())
-    organization_id = int_arg("organization_id")
-    if organization_id is not None:
-        stmt = stmt.where(Interaction.organization_id == organization_id)
+    stmt = queries.interactions_select(organization_id=int_arg("organization_id"))
     return jsonify(api_paginate(db.session, stmt, interaction_json))
 
 
@@ -386,75 +332,63 @@ def interactions():
 @requires("crm.edit")
 def interaction_create():
     form = validate(InteractionForm)
-    i = services.save_interaction(None, form, author_id=current_user.id)
-    db.session.commit()
-    return jsonify(interaction_json(i)), 201
+    return jsonify(interaction_json(save_interaction(None, form, author_id=current_user.id))), 201
 
 
 @api.operation("/interactions/<int:interaction_id>", summary="An interaction")
 def interaction(interaction_id: int):
-    return jsonify(interaction_json(_scoped(Interaction, interaction_id)))
+    return jsonify(interaction_json(get_or_404(Interaction, interaction_id)))
 
 
 @api.operation("/interactions/<int:interaction_id>", methods=["PATCH"], summary="Change an interaction "
                "(e.g. follow_up_done)", form=InteractionForm)
 @requires("crm.edit")
 def interaction_update(interaction_id: int):
-    i = _scoped(Interaction, interaction_id)
-    from core import json_body
-
+    i = get_or_404(Interaction, interaction_id)
     body = dict(json_body())
     body.setdefault("persons", [p.id for p in i.persons])
     form = validate(InteractionForm, obj=i, data=body, partial=True)
-    services.save_interaction(i, form, author_id=i.author_id)
-    db.session.commit()
+    save_interaction(i, form, author_id=i.author_id)
     return jsonify(interaction_json(i))
 
 
 @api.operation("/interactions/<int:interaction_id>", methods=["DELETE"], summary="Delete an interaction")
 @requires("crm.edit")
 def interaction_delete(interaction_id: int):
-    db.session.delete(_scoped(Interaction, interaction_id))
-    db.session.commit()
+    delete_interaction(get_or_404(Interaction, interaction_id))
     return "", 204
 
 
 @api.operation("/follow-ups", summary="My follow-ups in this cluster, the most urgent first")
 def followups():
     include_done = request.args.get("done") in ("1", "true")
-    return jsonify({"items": [interaction_json(i) for i in services.followups(current_user.id,
-                                                                               include_done=include_done)]})
+    return jsonify({"items": [interaction_json(i) for i in followups_of(current_user.id, include_done=include_done)]})
 
 
 # -- competences ---------------------------------------------------------------------
 @api.operation("/competences", summary="The shared competence vocabulary")
 def competences():
     return jsonify({"items": [{**competence_json(c), "organizations_having": has, "organizations_needing": needs}
-                              for c, has, needs in services.competence_usage()]})
+                              for c, has, needs in competence_usage()]})
 
 
 @api.operation("/competences", methods=["POST"], summary="Add a competence to the vocabulary", form=CompetenceForm)
 @requires("crm.edit")
 def competence_create():
     form = validate(CompetenceForm)
-    c = services.save_competence(None, form)
-    db.session.commit()
-    return jsonify(competence_json(c)), 201
+    return jsonify(competence_json(save_competence(None, form))), 201
 
 
 # -- segments (this cluster) -------------------------------------------------------------
 @api.operation("/segments", summary="This cluster's saved segments")
 def segments():
-    items = db.session.execute(select(Segment).order_by(Segment.name)).scalars().all()
-    return jsonify({"items": [segment_json(s) for s in items]})
+    return jsonify({"items": [segment_json(s) for s in queries.segment_list()]})
 
 
 @api.operation("/segments", methods=["POST"], summary="Save a filter as a segment: {name, filters: {...}}",
                form=SegmentForm)
 @requires("crm.edit")
 def segment_create():
-    from core import json_body
-
     body = json_body()
     unknown = sorted(set(body) - {"name", "filters"})
     if unknown:
@@ -463,7 +397,7 @@ def segment_create():
     if not isinstance(filters, dict):
         raise ApiError({"filters": ["Must be an object."]}, 422)
     form = validate(SegmentForm, data={"name": body.get("name")})
-    bad = sorted(set(filters) - set(crm_filters.FILTER_KEYS))
+    bad = sorted(set(filters) - set(queries.FILTER_KEYS))
     if bad:
         raise ApiError({f"filters.{k}": ["Unknown filter."] for k in bad}, 422)
     # formdata, not data=: Optional() skips every check of a field without raw input
@@ -471,32 +405,24 @@ def segment_create():
         (k, v if isinstance(v, str) else str(v)) for k, v in filters.items() if v is not None))
     if not ff.validate():
         raise ApiError({f"filters.{k}": [str(m) for m in v] for k, v in ff.errors.items()}, 422)
-    segment = Segment(name=form.name.data, filters=ff.values, created_by_id=current_user.id)
-    db.session.add(segment)
-    db.session.commit()
+    segment = create_segment(form.name.data, ff.values, created_by_id=current_user.id)
     return jsonify(segment_json(segment)), 201
 
 
 @api.operation("/segments/<int:segment_id>/persons", summary="Ids of the persons a segment reaches today")
 def segment_persons(segment_id: int):
-    from . import api as public
-
-    segment = _scoped(Segment, segment_id)
-    return jsonify({"items": public.segment_person_ids(segment.id, g.cluster.id)})
+    return jsonify({"items": segment_person_ids(get_or_404(Segment, segment_id))})
 
 
 @api.operation("/segments/<int:segment_id>", methods=["DELETE"], summary="Delete a segment")
 @requires("crm.edit")
 def segment_delete(segment_id: int):
-    db.session.delete(_scoped(Segment, segment_id))
-    db.session.commit()
+    delete_segment(get_or_404(Segment, segment_id))
     return "", 204
 
 
 # -- import --------------------------------------------------------------------------
 def _import_job(job_id: int):
-    from core import Job
-
     job = get_or_404(Job, job_id)
     if job.name != "crm.import":
         raise ApiError({"_": ["Not found."]}, 404)
@@ -522,11 +448,10 @@ def import_check():
     if not form.validate_on_submit():
         raise ApiError(form_errors(form), 422)
     try:
-        job = check_upload(form, cluster_id=g.cluster.id, user_id=current_user.id)
+        job = check_upload(form, user_id=current_user.id)
     except ImportRefused as exc:
         raise ApiError({"file": [str(exc)]}, 413)
-    db.session.commit()  # a fresh snapshot: the job row was written by the jobs service's own session
-    return jsonify(_import_json(_import_job(job.id))), 202
+    return jsonify(_import_json(job)), 202  # the job as the jobs service wrote it (its own session)
 
 
 @api.operation("/import/<int:job_id>", summary="An import or its check: status and report")
@@ -541,8 +466,8 @@ def import_status(job_id: int):
 def import_run(job_id: int):
     from .importing import run_checked_import
 
-    job = run_checked_import(_import_job(job_id), cluster_id=g.cluster.id, user_id=current_user.id)
+    job = run_checked_import(_import_job(job_id), user_id=current_user.id)
     if job is None:
         raise ApiError({"_": ["This check cannot be imported (already imported, or it found errors)."]}, 409)
-    db.session.commit()  # a fresh snapshot: the job row was written by the jobs service's own session
-    return jsonify(_import_json(_import_job(job.id))), 200 if job.existing else 202  # a second call: the same job
+    # the job as the jobs service wrote it (its own session); a second call: the same job
+    return jsonify(_import_json(job)), 200 if job.existing else 202
