@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, make_url, select, text
 
-from core.auth import login_test_client
+from core.testing import login_test_client, use_fast_password_hashing
 
 from . import FIGURES, hookspecs
 from .context import Bench, PageMeasure
@@ -149,14 +149,15 @@ def _refuse_foreign_database(url: str) -> None:
 def _make_app(url: str, workdir: Path, plugins=None):
     from core.app import create_app
 
-    return create_app(_app_config(url), plugins=plugins)
+    app = create_app(_app_config(url), plugins=plugins)
+    use_fast_password_hashing(app)  # only for the bench accounts
+    return app
 
 
 def _app_config(url: str) -> dict:
     return {
         "DATABASE_URL": url,
         "SECRET_KEY": "bench-" + secrets.token_hex(16),
-        "FAST_PASSWORD_HASHING": True,  # only for the bench accounts
         "JOBS_IMMEDIATE": True,  # imports that run as jobs run inline
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
@@ -166,10 +167,9 @@ def _app_config(url: str) -> dict:
 def _setup_federation(app, echo):
     """Clusters with their module sets, a manager of every cluster and a federation admin."""
     from core import db
-    from core.auth import create_user
     from core.models import Cluster
     from core.modules import enable
-    from core.services import create_cluster, grant_role
+    from core.services import create_cluster, create_user, grant_role
 
     loaded = {i.name for i in app.extensions["grappe.host"].loaded()}
     for slug, name, wanted, tz, lang in CLUSTERS:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort, current_app, g, jsonify, make_response, redirect, request, url_for
+from flask import abort, current_app, g, has_app_context, jsonify, make_response, redirect, request, url_for
 from flask_login import LoginManager, current_user
 from sqlalchemy import and_, case, delete, literal, or_, select, update
 from sqlalchemy.orm import selectinload
@@ -21,14 +21,15 @@ from .database import UTCDateTime, db, utcnow
 from .models import ROLE_RANK, ROLES, ApiToken, LoginThrottle, RoleAssignment, User
 
 _hasher = PasswordHasher()
-_fast_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
 
 
 def _current_hasher() -> PasswordHasher:
-    from flask import has_app_context
+    """The app's ``app.extensions["grappe.password_hasher"]`` if it has one, else argon2's defaults.
 
-    if has_app_context() and current_app.config.get("FAST_PASSWORD_HASHING"):
-        return _fast_hasher
+    (Test apps set a fast one: :func:`core.testing.use_fast_password_hashing`.)
+    """
+    if has_app_context():
+        return current_app.extensions.get("grappe.password_hasher", _hasher)
     return _hasher
 
 MIN_PASSWORD_LENGTH = 10
@@ -76,17 +77,6 @@ def validate_new_password(password: str, email: str = "") -> str | None:
     if email and password.lower() == email.lower():
         return "must differ from the e-mail address"
     return None
-
-
-def create_user(email: str, password: str, *, name: str = "", federation_admin: bool = False,
-                language: str = "") -> User:
-    why = validate_new_password(password, email)
-    if why:
-        raise ValueError(f"password refused: {why}")
-    user = User(email=email.strip().lower(), name=name, password_hash=hash_password(password),
-                is_federation_admin=federation_admin, language=language)
-    db.session.add(user)
-    return user
 
 
 def new_api_token(user: User, label: str = "") -> str:
@@ -314,22 +304,6 @@ def register_login_success(user: User, email: str) -> None:
                                                _THROTTLE.c.key == _throttle_key("account", email)))
 
 
-def login_test_client(client, user) -> None:
-    """Sign a Flask test client in as ``user`` without a password (tests, the benchmark).
-
-    Writes the session keys Flask-Login's "strong" protection checks, for the
-    client's own address and user agent.
-    """
-    from flask_login.utils import _create_identifier
-
-    with client.application.test_request_context(environ_base=client.environ_base):
-        ident = _create_identifier()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = user.get_id()
-        sess["_fresh"] = True
-        sess["_id"] = ident
-
-
 # -- Flask-Login ----------------------------------------------------------------
 login_manager = LoginManager()
 login_manager.login_view = "core.login"
@@ -434,5 +408,5 @@ def federation_admin_required(view):
 
 __all__ = [
     "Permission", "ROLES", "public", "requires", "can", "hash_password", "check_password",
-    "create_user", "new_api_token", "federation_admin_required",
+    "new_api_token", "federation_admin_required",
 ]

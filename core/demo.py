@@ -7,10 +7,9 @@ import secrets
 from flask import current_app
 
 from . import migrate
-from .auth import create_user
 from .database import db
 from .modules import enable
-from .services import create_cluster, grant_role
+from .services import create_cluster, create_user, grant_role
 
 DEMO_CLUSTERS = [
     # slug, name, timezone, language

@@ -4,6 +4,8 @@
   bench declares itself), is documented in docs/plugins.md with its exact signature, and
   the reference documents no hook that does not exist;
 - every hook specification has at least one test under tests/ that names it;
+- every name the facade exports (``core.__all__``) has an entry in the facade table of
+  docs/plugins.md ("What a plugin may import"), and the table lists no other name;
 - the core knows no plugin: nothing under core/ imports ``plugins``;
 - a plugin imports another plugin only through its ``api`` module, and only when the other
   plugin is in its manifest's ``depends`` (the plugin's tests may use any module of a
@@ -84,6 +86,52 @@ def _test_sources() -> dict[Path, str]:
 def test_hook_has_a_test(name):
     users = [p.relative_to(ROOT) for p, text in _test_sources().items() if re.search(rf"\b{name}\b", text)]
     assert users, f"no test under tests/ names the hook {name}: add one to tests/test_hooks.py"
+
+
+# -- the facade ----------------------------------------------------------------------------------
+FACADE_SECTION = "## What a plugin may import"
+
+
+def facade_table_names(text: str) -> dict[str, int]:
+    """``{name: line}`` of the names the facade table documents: the backticked names of the
+    first cell of each table row in the section "What a plugin may import" (``f(x)`` is ``f``)."""
+    start = text.find(f"\n{FACADE_SECTION}\n")
+    assert start >= 0, f"docs/plugins.md has no '{FACADE_SECTION}' section"
+    first_line = text.count("\n", 0, start) + 2
+    section = text[start + 1:].split("\n## ", 1)[0].split("\n")
+    names: dict[str, int] = {}
+    for offset, line in enumerate(section):
+        cells = line.strip().split("|")
+        if len(cells) < 3 or set(cells[1].strip()) <= set("-: "):
+            continue
+        for code in re.findall(r"`([^`]+)`", cells[1]):
+            match = re.match(r"[A-Za-z_]\w*", code)
+            if match:
+                names.setdefault(match.group(0), first_line + offset)
+    return names
+
+
+def test_every_facade_name_is_documented():
+    import core
+
+    documented = facade_table_names(DOC.read_text(encoding="utf-8"))
+    missing = sorted(set(core.__all__) - set(documented), key=str.lower)
+    assert not missing, f"core/__init__.py exports names the facade table of docs/plugins.md does not list: {missing}"
+
+
+def test_the_facade_table_lists_only_exported_names():
+    import core
+
+    documented = facade_table_names(DOC.read_text(encoding="utf-8"))
+    stale = {name: line for name, line in documented.items() if name not in core.__all__}
+    assert not stale, f"docs/plugins.md's facade table lists names core/__init__.py does not export: {stale}"
+
+
+def test_the_facade_checker_reads_the_table():
+    text = ("# Doc\n\n## What a plugin may import\n\n| name | what it is |\n|---|---|\n"
+            "| `db` | the session |\n| `hookimpl`, `hookspec` | markers |\n"
+            "| `export_response(fmt, rows)` | a download |\n\n## Next\n\n| `later` | not the facade |\n")
+    assert set(facade_table_names(text)) == {"db", "hookimpl", "hookspec", "export_response"}
 
 
 # -- import rules ------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_passwords_are_hashed_with_argon2_and_never_stored_in_clear(app, factory
 
 
 def test_the_production_hasher_is_argon2id_with_real_cost(_schema, instance_path):
-    app = make_test_app(_schema, instance_path, FAST_PASSWORD_HASHING=False)
+    app = make_test_app(_schema, instance_path, fast_password_hashing=False)
     with app.app_context():
         from core.auth import hash_password
 
@@ -183,7 +183,7 @@ def test_no_password_is_written_in_the_sources():
 # -- cookies and headers -------------------------------------------------------------------
 def test_the_default_configuration_sets_secure_cookie_flags(_schema, instance_path, monkeypatch):
     monkeypatch.delenv("GRAPPE_INSECURE_COOKIES", raising=False)
-    from core import create_app
+    from core.app import create_app
 
     app = create_app({"DATABASE_URL": _schema, "SECRET_KEY": "x" * 32})
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["SESSION_COOKIE_HTTPONLY"]

@@ -1,4 +1,9 @@
-"""Pytest fixtures for Grappe and its plugins (``pytest_plugins = ["core.testing"]``).
+"""Test helpers for Grappe and its plugins: test apps, clients, factories, a live server.
+
+``pytest_plugins = ["core.testing"]`` in a plugin's ``conftest.py`` gives the fixtures
+(:mod:`core.testing.fixtures`: ``app``, ``client``, ``factory``, ``live_server``,
+``page``...).  This module itself does not need pytest: the benchmark uses its test
+login and fast password hashing too.
 
 The database is ``GRAPPE_TEST_DATABASE_URL`` (PostgreSQL in CI) or a SQLite file in a
 temporary folder.  Its schema is built once per test session through the real
@@ -10,49 +15,50 @@ from __future__ import annotations
 import os
 import secrets
 from importlib.metadata import EntryPoint, entry_points
-from typing import Iterator
 
-import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
 from sqlalchemy import inspect, text
 
-from . import migrate
-from .app import create_app
-from .auth import create_user
-from .database import Base, db
-from .modules import enable
-from .services import create_cluster, grant_role
+from ..app import create_app
+from ..database import Base, db
+from ..modules import enable
+from ..services import create_cluster, create_user, grant_role
+
+# pytest loads these fixtures with this module (``pytest_plugins = ["core.testing"]``)
+pytest_plugins = ["core.testing.fixtures"]
 
 TEST_PASSWORD = "correct-horse-battery"
+
+# argon2 at its lowest cost: test and bench accounts are hashed in a millisecond
+FAST_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def use_fast_password_hashing(app: Flask) -> None:
+    """Hash the passwords ``app`` sets with :data:`FAST_PASSWORD_HASHER` (tests, the benchmark)."""
+    app.extensions["grappe.password_hasher"] = FAST_PASSWORD_HASHER
+
+
+def login_test_client(client, user) -> None:
+    """Sign a Flask test client in as ``user`` without a password (tests, the benchmark).
+
+    Writes the session keys Flask-Login's "strong" protection checks, for the
+    client's own address and user agent.
+    """
+    from flask_login.utils import _create_identifier
+
+    with client.application.test_request_context(environ_base=client.environ_base):
+        ident = _create_identifier()
+    with client.session_transaction() as sess:
+        sess["_user_id"] = user.get_id()
+        sess["_fresh"] = True
+        sess["_id"] = ident
 
 
 def _is_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    url = os.environ.get("GRAPPE_TEST_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-
-
-@pytest.fixture(scope="session")
-def instance_path(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("instance")
-    os.environ["GRAPPE_INSTANCE"] = str(path)
-    return str(path)
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        "markers",
-        "extra_plugins(*modules): the app and live_server fixtures load these plugin modules "
-        "besides every installed one",
-    )
 
 
 def installed_plugins() -> list[EntryPoint]:
@@ -61,17 +67,9 @@ def installed_plugins() -> list[EntryPoint]:
     ``make_test_app(..., plugins=[*installed_plugins(), fake])`` is the real platform plus a
     throwaway plugin.
     """
-    from .plugins import ENTRY_POINT_GROUP
+    from ..plugins import ENTRY_POINT_GROUP
 
     return list(entry_points(group=ENTRY_POINT_GROUP))
-
-
-def _plugins_for(request) -> list | None:
-    """Every installed plugin plus the test's ``@pytest.mark.extra_plugins(...)``, or None."""
-    marker = request.node.get_closest_marker("extra_plugins")
-    if marker is None:
-        return None
-    return [*installed_plugins(), *marker.args]
 
 
 class GrappeClient(FlaskClient):
@@ -89,8 +87,6 @@ class GrappeClient(FlaskClient):
             self.login_as(user)
 
     def login_as(self, user) -> None:
-        from .auth import login_test_client
-
         login_test_client(self, user)
 
     def run_wsgi_app(self, environ, buffered=False):
@@ -108,11 +104,13 @@ class GrappeClient(FlaskClient):
         return result
 
 
-def make_test_app(database_url: str, instance_path: str, plugins=None, **config) -> Flask:
+def make_test_app(database_url: str, instance_path: str, plugins=None, *, fast_password_hashing: bool = True,
+                  **config) -> Flask:
     """An app on the test database (CSRF off unless asked, fast password hashing).
 
     :param plugins: plugin modules, import paths (``"pkg.hooks"``) or entry points to load
         instead of the installed ones (see :func:`installed_plugins`).
+    :param fast_password_hashing: False keeps argon2's real cost (a test of the hashing).
     """
     os.environ["GRAPPE_INSTANCE"] = instance_path
     settings = {
@@ -120,7 +118,6 @@ def make_test_app(database_url: str, instance_path: str, plugins=None, **config)
         "DATABASE_URL": database_url,
         "SECRET_KEY": secrets.token_hex(16),
         "WTF_CSRF_ENABLED": False,
-        "FAST_PASSWORD_HASHING": True,
         "JOBS_IMMEDIATE": True,
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_SECURE": False,
@@ -133,17 +130,10 @@ def make_test_app(database_url: str, instance_path: str, plugins=None, **config)
         settings["ENGINE_OPTIONS"] = {"connect_args": {"options": "-c synchronous_commit=off"}}
     settings.update(config)
     app = create_app(settings, plugins=plugins)
+    if fast_password_hashing:
+        use_fast_password_hashing(app)
     app.test_client_class = GrappeClient
     return app
-
-
-@pytest.fixture(scope="session")
-def _schema(database_url, instance_path) -> str:
-    app = make_test_app(database_url, instance_path)
-    with app.app_context():
-        _drop_everything()
-        migrate.upgrade(echo=lambda *_: None)
-    return database_url
 
 
 def _drop_everything() -> None:
@@ -191,51 +181,10 @@ def truncate_all() -> None:
                 conn.execute(text(f'DELETE FROM "{name}"'))
 
 
-@pytest.fixture
-def app(_schema, instance_path, request) -> Iterator[Flask]:
-    """The app with every installed plugin, on empty tables, inside an app context.
-
-    ``@pytest.mark.extra_plugins(module, ...)`` adds throwaway plugins to the installed ones.
-    """
-    app = make_test_app(_schema, instance_path, plugins=_plugins_for(request))
-    with app.app_context():
-        truncate_all()
-        yield app
-        db.session.rollback()
-    assert_responses_match_the_document(app)
-
-
 def assert_responses_match_the_document(app: Flask) -> None:
     """Fail when an API response the test received does not match the OpenAPI document."""
     problems = app.extensions.get("grappe.response_problems", [])
     assert not problems, "API responses that do not match the OpenAPI document:\n" + "\n".join(problems)
-
-
-@pytest.fixture
-def build_app(_schema, instance_path):
-    """``build_app(*plugins, **config)``: an app with exactly these plugins, its context pushed, on empty tables.
-
-    For tests of the plugin host and of hooks, with throwaway plugin modules.
-    """
-    contexts = []
-
-    def _build(*plugins, **config):
-        app = make_test_app(_schema, instance_path, plugins=list(plugins), **config)
-        ctx = app.app_context()
-        ctx.push()
-        contexts.append(ctx)
-        truncate_all()
-        return app
-
-    yield _build
-    for ctx in reversed(contexts):
-        db.session.rollback()
-        ctx.pop()
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 # -- mail --------------------------------------------------------------------------------
@@ -260,18 +209,6 @@ class Outbox:
         return out
 
 
-@pytest.fixture
-def outbox(app) -> Outbox:
-    """The outbox (where mails go without ``SMTP_URL``), emptied: ``outbox.mails("confirmation")``."""
-    import shutil
-
-    from .mail import outbox_folder
-
-    folder = outbox_folder()
-    shutil.rmtree(folder, ignore_errors=True)
-    return Outbox(folder)
-
-
 def free_port() -> int:
     """A TCP port nobody listens on (yet) on 127.0.0.1."""
     import socket
@@ -279,35 +216,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    """A real SMTP server (aiosmtpd) on 127.0.0.1: ``.port``, ``.messages`` and ``.envelopes`` it got.
-
-    Point the app at it with ``app.config["SMTP_URL"] = f"smtp://127.0.0.1:{smtp_server.port}"``.
-    """
-    from email import message_from_bytes
-    from email.policy import default
-
-    from aiosmtpd.controller import Controller
-
-    class Handler:
-        def __init__(self):
-            self.messages = []
-            self.envelopes = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-            self.messages.append(message_from_bytes(envelope.content, policy=default))
-            return "250 Message accepted for delivery"
-
-    handler = Handler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
 
 
 class Factory:
@@ -328,20 +236,16 @@ class Factory:
     def user(self, email: str = "staff@example.org", role: str | None = "staff", cluster=None,
              federation_admin: bool = False, password: str = TEST_PASSWORD, **kwargs):
         user = create_user(email, password, federation_admin=federation_admin, **kwargs)
-        db.session.flush()
         if role and cluster is not None:
             grant_role(user, cluster, role)
         db.session.commit()
         return user
 
 
-@pytest.fixture
-def factory(app) -> Factory:
-    return Factory(app)
-
-
 def require_or_skip(condition: bool, reason: str) -> None:
     """Skip a test whose component is missing; in CI (CI=true) fail instead."""
+    import pytest
+
     if condition:
         return
     if _is_ci():
@@ -380,61 +284,6 @@ class LiveServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(5)
-
-
-@pytest.fixture
-def live_server(_schema, instance_path, request):
-    """The full app (every plugin, CSRF on) behind a real HTTP server, on empty tables.
-
-    Tests build their data inside ``with live_server.app.app_context():``;
-    ``@pytest.mark.extra_plugins(module, ...)`` adds throwaway plugins.
-    """
-    app = make_test_app(_schema, instance_path, plugins=_plugins_for(request), WTF_CSRF_ENABLED=True)
-    with app.app_context():
-        truncate_all()
-    server = LiveServer(app)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def _browser():
-    path = chromium_path()
-    require_or_skip(path is not None, "Chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:  # pragma: no cover
-        require_or_skip(False, "playwright is not installed (pip install -e '.[test]')")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(_browser, request):
-    """A fresh Playwright page (own cookies) in Debian's Chromium; a screenshot is kept on failure."""
-    context = _browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(15000)
-    yield pg
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        out = os.path.join(os.getcwd(), "test-artifacts")
-        os.makedirs(out, exist_ok=True)
-        try:
-            pg.screenshot(path=os.path.join(out, f"{request.node.name}.png"), full_page=True)
-        except Exception:  # noqa: BLE001
-            pass
-    context.close()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.when == "call":
-        item.rep_call = report
 
 
 def browser_login(page, base_url: str, email: str, password: str = TEST_PASSWORD) -> None:
