@@ -23,7 +23,7 @@ from .lookups import (
 )
 from .mail import mail_job, mail_language, mail_message, mail_urls, outbox_list, outbox_read, queue_mails, render_mail, send_mails
 # to remove once crm and events stop using them: plugins read these through the look-ups above
-from .models import Cluster, Job, RoleAssignment, User
+from .models import Cluster, RoleAssignment, User
 from .plugins import Manifest
 from .ratelimit import rate_limit, rate_setting
 from .signing import BadToken, sign, unsign
@@ -53,5 +53,5 @@ __all__ = [
     # the core's records, read through functions
     "cluster_by_id", "cluster_by_slug", "cluster_slugs", "cluster_users", "clusters_with", "job_or_404", "user_name",
     # to remove once crm and events (and their tests) stop using them
-    "Cluster", "Job", "RoleAssignment", "User", "new_api_token",
+    "Cluster", "RoleAssignment", "User", "new_api_token",
 ]

@@ -282,16 +282,27 @@ class Database:
 
         SQLite has one writer at a time: a transaction that is to read, then write on what
         it read, takes the write lock first.  A new transaction begins with ``BEGIN
-        IMMEDIATE``; one that has already begun takes the lock with an empty write (if its
-        snapshot went stale meanwhile, that fails with "database is locked" and the request
-        runs again).
+        IMMEDIATE``; one that has already begun takes the lock with an empty write.  SQLite
+        refuses that at once ("database is locked", no busy wait) while another connection
+        writes, or when the snapshot went stale: the transaction has then written nothing
+        (one that wrote holds the lock), so it ends and the next one begins with ``BEGIN
+        IMMEDIATE``, which waits for the lock; what it read is expired and reads again.
+        (With unflushed changes the error stands, and the request runs again.)
         On PostgreSQL this does nothing: lock the rows you check with :meth:`locked`.
         """
         session = session or self.session
         if session.get_bind().dialect.name != "sqlite" or session.info.get("write_lock"):
             return
         if session.in_transaction():
-            session.execute(text("UPDATE core_cluster SET id = id WHERE 1 = 0"))
+            try:
+                session.execute(text("UPDATE core_cluster SET id = id WHERE 1 = 0"))
+            except OperationalError as exc:
+                if not _sqlite_busy(exc) or session.new or session.dirty or session.deleted:
+                    raise
+                notes = dict(session.info)  # the session's notes (its cluster) outlive the restart
+                session.rollback()
+                session.info.update(notes)
+                session.connection(execution_options={"sqlite_immediate": True})
         else:
             session.connection(execution_options={"sqlite_immediate": True})
         session.info["write_lock"] = True
@@ -429,8 +440,6 @@ def request_transaction(view):
 
     return wrapper
 
-
-retry_when_sqlite_is_busy = request_transaction  # its name before the one-transaction rule
 
 
 def changes_of(obj) -> dict[str, list]:

@@ -9,16 +9,16 @@ every request) refuses control characters in the query string and the URL, and
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit
 
 from flask import request
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.routing import IntegerConverter
 
-INT_MAX = 2**31 - 1
+from .forms import INT_MAX  # an INTEGER column (ids included): one bound for forms, URLs, queries
+from .forms import _AREA_CONTROL as _CONTROL  # what no text may hold (tab and newlines aside)
+
 MAX_PAGE = 100_000
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 class IdConverter(IntegerConverter):

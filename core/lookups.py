@@ -78,6 +78,7 @@ def cluster_users(cluster_id: int, roles: Iterable[str] | None = None) -> list[C
     return [ClusterUser(*row) for row in db.session.execute(stmt)]
 
 
-def job_or_404(job_id: int) -> Job:
-    """The current cluster's job with this id, or a 404 (a job of another cluster is not found)."""
-    return get_or_404(Job, job_id)
+def job_or_404(job_id: int, name: str | None = None) -> Job:
+    """The current cluster's job with this id (and this job name, when given), or a 404
+    (a job of another cluster, or another kind of job, is not found)."""
+    return get_or_404(Job, job_id, **({"name": name} if name else {}))

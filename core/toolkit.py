@@ -24,8 +24,10 @@ def cluster_hooks(cluster=None):
     return host.hook_for(enabled_modules(cluster))
 
 
-def get_or_404(model, ident, message: str | None = None):
+def get_or_404(model, ident, message: str | None = None, **criteria):
     """The row of ``model`` with this primary key, as the current cluster may see it, or a 404.
+
+    ``criteria`` (column=value) must hold too: ``get_or_404(Job, job_id, name="crm.import")``.
 
     A scoped ``SELECT`` (never the identity map, which may hold a row another query read
     across clusters): a cluster-owned row of another cluster is not found.  In the API the
@@ -38,7 +40,7 @@ def get_or_404(model, ident, message: str | None = None):
     from .database import db
 
     (key,) = sa_inspect(model).primary_key
-    obj = db.session.execute(select(model).where(key == ident)).scalar_one_or_none()
+    obj = db.session.execute(select(model).where(key == ident).filter_by(**criteria)).scalar_one_or_none()
     if obj is None:
         if is_api_request():
             from .api import ApiError

@@ -209,6 +209,13 @@ def _manifest_depends(init: Path) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
+def test_plugin_manifests_parse():
+    for folder in _plugin_folders():
+        found = _manifest_depends(folder / "__init__.py")
+        assert found is not None, f"{folder.relative_to(ROOT)}/__init__.py has no manifest = Manifest(...)"
+        assert found[0] == folder.name, f"{folder.name}: the manifest is named {found[0]!r}"
+
+
 # -- 1. the core imports neither plugins nor the bench -----------------------------------------
 def core_offenders(root: Path = ROOT) -> list[str]:
     return [f"{imp.where(root)} imports {imp.target}"

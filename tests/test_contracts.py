@@ -128,3 +128,27 @@ def test_for_cluster_scopes_a_block_to_one_cluster_and_restores_the_scope(app, f
         assert db.session.execute(select(Job.name)).scalars().all() == ["x"]
     finally:
         db.session.info.pop("cluster_id", None)
+
+
+def test_get_or_404_finds_only_the_current_clusters_row_matching_the_criteria(app, factory):
+    import pytest
+    from werkzeug.exceptions import NotFound
+
+    from core import db, get_or_404, job_or_404
+    from core.models import Job
+
+    one, two = factory.cluster("one"), factory.cluster("two")
+    mine, other_kind, theirs = (Job(cluster_id=one.id, name="crm.import"), Job(cluster_id=one.id, name="x"),
+                                Job(cluster_id=two.id, name="crm.import"))
+    db.session.add_all([mine, other_kind, theirs])
+    db.session.commit()
+    with app.test_request_context("/one/crm/import"):
+        db.session.info["cluster_id"] = one.id
+        try:
+            assert job_or_404(mine.id, "crm.import").id == mine.id
+            assert get_or_404(Job, other_kind.id).id == other_kind.id
+            for job_id in (other_kind.id, theirs.id):
+                with pytest.raises(NotFound):
+                    job_or_404(job_id, "crm.import")
+        finally:
+            db.session.info.pop("cluster_id", None)

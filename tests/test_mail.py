@@ -11,8 +11,9 @@ from flask import url_for
 from jinja2 import ChoiceLoader, DictLoader
 from sqlalchemy import select
 
+from core.models import Job
 from core import (
-    Job, db, hookimpl, mail_job, mail_language, mail_message, mail_urls, outbox_list, outbox_read, queue_mails,
+    db, hookimpl, mail_job, mail_language, mail_message, mail_urls, outbox_list, outbox_read, queue_mails,
     render_mail,
 )
 from core.mail import parse_smtp_url

@@ -15,8 +15,8 @@ from flask import jsonify, request
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from core import ApiBlueprint, ApiError, Job, federation_admin_required, jsonable, requires, today, validate
-from core import api_paginate, db, get_or_404, int_arg, json_body
+from core import ApiBlueprint, ApiError, federation_admin_required, jsonable, requires, today, validate
+from core import api_paginate, db, get_or_404, int_arg, job_or_404, json_body
 
 from . import queries
 from .competences import competence_usage, give_competence, match, remove_organization_competence, save_competence
@@ -422,13 +422,6 @@ def segment_delete(segment_id: int):
 
 
 # -- import --------------------------------------------------------------------------
-def _import_job(job_id: int):
-    job = get_or_404(Job, job_id)
-    if job.name != "crm.import":
-        raise ApiError({"_": ["Not found."]}, 404)
-    return job
-
-
 def _import_json(job) -> dict:
     report = (job.result or {}).get("report")
     return {"job_id": job.id, "status": job.status, "dry_run": bool(job.params.get("dry_run")),
@@ -457,7 +450,7 @@ def import_check():
 @api.operation("/import/<int:job_id>", summary="An import or its check: status and report")
 @requires("crm.import")
 def import_status(job_id: int):
-    return jsonify(_import_json(_import_job(job_id)))
+    return jsonify(_import_json(job_or_404(job_id, "crm.import")))
 
 
 @api.operation("/import/<int:job_id>/run", methods=["POST"], summary="Import a file its check found correct "
@@ -466,7 +459,7 @@ def import_status(job_id: int):
 def import_run(job_id: int):
     from .importing import run_checked_import
 
-    job = run_checked_import(_import_job(job_id), user_id=current_user.id)
+    job = run_checked_import(job_or_404(job_id, "crm.import"), user_id=current_user.id)
     if job is None:
         raise ApiError({"_": ["This check cannot be imported (already imported, or it found errors)."]}, 409)
     # the job as the jobs service wrote it (its own session); a second call: the same job

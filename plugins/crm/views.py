@@ -14,8 +14,8 @@ from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from core import ClusterBlueprint, ConfirmForm, Job, can, export_response, federation_admin_required, get_or_404
-from core import db, int_arg, page_arg, requires, today
+from core import ClusterBlueprint, ConfirmForm, can, export_response, federation_admin_required, get_or_404
+from core import db, int_arg, job_or_404, page_arg, requires, today
 
 from . import interactions, memberships, queries
 from .competences import (
@@ -569,13 +569,6 @@ def persons_export(fmt: str):
 
 
 # -- import ----------------------------------------------------------------------------
-def _import_job_or_404(job_id: int):
-    job = get_or_404(Job, job_id)
-    if job.name != "crm.import":
-        abort(404)
-    return job
-
-
 @bp.route("/import", methods=["GET", "POST"])
 @requires("crm.import")
 def import_page():
@@ -598,7 +591,7 @@ def import_page():
 def import_report(job_id: int):
     from .importing import ImportReport
 
-    job = _import_job_or_404(job_id)
+    job = job_or_404(job_id, "crm.import")
     report = None
     if job.status == "done" and job.result and "report" in job.result:
         report = ImportReport.from_dict(job.result["report"])
@@ -611,7 +604,7 @@ def import_report(job_id: int):
 def import_run(job_id: int):
     from .importing import run_checked_import
 
-    job = _import_job_or_404(job_id)
+    job = job_or_404(job_id, "crm.import")
     if not ConfirmForm().validate_on_submit():
         abort(400)
     new = run_checked_import(job, user_id=current_user.id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.exc import OperationalError
 
 from core import audit, db, utcnow
 
@@ -34,28 +33,11 @@ from .report import ImportPlan, RowsRefused
 BATCH = 5000
 
 
-def take_write_lock() -> None:
-    """Hold the database's write lock until the end of the transaction (``db.write_lock()``).
-
-    On SQLite, a transaction whose snapshot went stale (another writer committed since
-    the check read the database) cannot take it ("database is locked"): it has written
-    nothing (a transaction that wrote holds the lock already), so it ends and a fresh one
-    takes the lock, and reads what the other writer wrote.
-    """
-    try:
-        db.write_lock()
-    except OperationalError as exc:
-        if "database is locked" not in str(exc):
-            raise
-        db.session.rollback()
-        db.write_lock()
-
-
 class BulkWriter:
     """Bulk inserts in the session's transaction, which it makes hold the write lock."""
 
     def __init__(self):
-        take_write_lock()
+        db.write_lock()  # a stale reading transaction restarts and waits (core.database)
         self._next_id: dict[str, int] = {}
 
     def insert_rows(self, model, rows: list[dict]) -> list[int]:

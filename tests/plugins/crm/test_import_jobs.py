@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from core import Job, db
+from core import db
+from core.models import Job
 from core import jobs as core_jobs
 from core.models import JOB_CRASHED, JOB_LOST
 from plugins.crm.models import Organization
