@@ -11,14 +11,16 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort, current_app, g, has_app_context, jsonify, make_response, redirect, request, url_for
+from flask import (
+    abort, current_app, g, has_app_context, has_request_context, jsonify, make_response, redirect, request, url_for,
+)
 from flask_login import LoginManager, current_user
 from sqlalchemy import and_, case, delete, literal, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from .audit import record
 from .database import UTCDateTime, db, utcnow
-from .models import ROLE_RANK, ROLES, ApiToken, LoginThrottle, RoleAssignment, User
+from .models import ROLE_RANK, ROLES, ApiToken, LoginThrottle, PermissionGrant, RoleAssignment, User
 
 _hasher = PasswordHasher()
 
@@ -37,15 +39,22 @@ MIN_PASSWORD_LENGTH = 10
 
 @dataclass(frozen=True)
 class Permission:
-    """A permission a plugin checks: ``name`` (``<plugin>.<action>``) and the lowest role holding it."""
+    """A permission a plugin checks: ``name`` (``<plugin>.<action>``) and the lowest role holding it.
+
+    ``grantable`` (default True): a cluster admin may also grant it to one staff member
+    whose role is lower (a :class:`core.models.PermissionGrant`); False keeps it to the role.
+    """
 
     name: str
     label: str
     role: str = "staff"
+    grantable: bool = True
 
     def __post_init__(self):
         if self.role not in ROLE_RANK:
             raise ValueError(f"unknown role {self.role!r} for permission {self.name}")
+        if not isinstance(self.grantable, bool):
+            raise ValueError(f"grantable must be True or False for permission {self.name}")
 
 
 def hash_password(password: str) -> str:
@@ -365,11 +374,93 @@ def role_for_permission(name: str) -> str:
 
 
 def can(user, permission: str, cluster=None) -> bool:
-    """Does ``user`` hold ``permission`` in ``cluster`` (default: the current one)?"""
+    """Does ``user`` hold ``permission`` in ``cluster`` (default: the current one)?
+
+    Yes when their role there ranks high enough, or when a cluster admin granted them this
+    permission in this cluster and the grant is in force (:func:`granted_permissions`).
+    """
     cluster = cluster or g.get("cluster")
     if user is None or not user.is_authenticated or cluster is None:
         return False
-    return user.has_role(cluster.id, role_for_permission(permission))
+    if user.has_role(cluster.id, role_for_permission(permission)):
+        return True
+    return permission in granted_permissions(user, cluster)
+
+
+# -- permissions granted one by one -------------------------------------------------
+# A grant (core_permission_grant) gives one staff member of a cluster one permission
+# their role is too low for. The user's grants in a cluster are read once per request,
+# the first time a check needs them (never for a role that holds the permission anyway).
+GRANT_MIN_ROLE = "staff"  # a grant lets one write: a viewer's grants are inert
+
+
+def stored_grants(user_id: int, cluster_id: int) -> frozenset[str]:
+    """The names of the permissions granted to a user in a cluster, in force or not.
+
+    Cached for the request (``g``): one query per user and cluster, however many checks.
+    """
+    cache = None
+    if has_request_context():
+        holder = g.get("_grappe_grants")
+        current = request._get_current_object()
+        if holder is None or holder[0] is not current:  # an app context shared by requests (tests)
+            holder = g._grappe_grants = (current, {})
+        cache = holder[1]
+        if (user_id, cluster_id) in cache:
+            return cache[(user_id, cluster_id)]
+    names = frozenset(db.session.execute(
+        select(PermissionGrant.permission)
+        .where(PermissionGrant.user_id == user_id, PermissionGrant.cluster_id == cluster_id)
+        .execution_options(all_clusters=True)  # filtered above: can() may ask about another cluster
+    ).scalars())
+    if cache is not None:
+        cache[(user_id, cluster_id)] = names
+    return names
+
+
+def forget_grants() -> None:
+    """Drop the request's cached grants (after a grant or a revocation)."""
+    if has_app_context():
+        g.pop("_grappe_grants", None)
+
+
+def _module_enabled(permission: str, cluster) -> bool:
+    owner = permission.partition(".")[0]
+    if owner == "core":
+        return True
+    if g.get("cluster") is cluster and "enabled_modules" in g:
+        return owner in g.enabled_modules
+    from .modules import enabled_modules
+
+    return owner in enabled_modules(cluster)
+
+
+def grant_inert_reason(user, cluster, permission: str) -> str | None:
+    """Why a grant of ``permission`` to ``user`` in ``cluster`` gives nothing now, or None
+    (it is in force): one of ``"unknown"`` (no loaded plugin declares it), ``"not_grantable"``,
+    ``"module_disabled"``, ``"role"`` (the user's role there is below staff, or none)."""
+    declared = current_app.extensions["grappe.permissions"].get(permission)
+    if declared is None:
+        return "unknown"
+    if not declared.grantable:
+        return "not_grantable"
+    if not _module_enabled(permission, cluster):
+        return "module_disabled"
+    if not user.has_role(cluster.id, GRANT_MIN_ROLE):
+        return "role"
+    return None
+
+
+def granted_permissions(user, cluster) -> frozenset[str]:
+    """The permissions granted to ``user`` in ``cluster`` that are in force: still declared
+    and grantable, of the core or a module enabled there, and the user has at least the
+    staff role there.  A grant gives its permission only, never the rest of a higher role."""
+    if user is None or not user.is_authenticated or cluster is None or not user.has_role(cluster.id, GRANT_MIN_ROLE):
+        return frozenset()
+    if user.is_federation_admin:
+        return frozenset()  # admin everywhere already
+    names = stored_grants(user.id, cluster.id)
+    return frozenset(n for n in names if grant_inert_reason(user, cluster, n) is None)
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -380,7 +471,8 @@ def check_request_access(view, cluster) -> None:
 
     Pages and API alike: public views pass; everyone else must be logged in; in a
     cluster, the user needs a role there: at least *viewer* for reading and *staff* for
-    writing, or the role of the view's declared permission when it is higher.
+    writing, or the role of the view's declared permission when it is higher, unless
+    that permission was granted to them in this cluster (:func:`granted_permissions`).
     """
     if getattr(view, "_grappe_public", False):
         return
@@ -398,7 +490,11 @@ def check_request_access(view, cluster) -> None:
     if needed and ROLE_RANK[role_for_permission(needed)] > ROLE_RANK[needed_role]:
         needed_role = role_for_permission(needed)
     if ROLE_RANK[role] < ROLE_RANK[needed_role]:
-        abort(403)
+        # a grant opens the views of its own permission, to a role that may write otherwise
+        granted = needed and needed_role == role_for_permission(needed) \
+            and needed in granted_permissions(current_user, cluster)
+        if not granted:
+            abort(403)
 
 
 def federation_admin_required(view):

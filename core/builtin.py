@@ -28,7 +28,8 @@ __all__ = ["api_bp", "bp", "shell_context"]
 def grappe_permissions():
     return [
         Permission("core.audit", _l("Read the audit log"), "manager"),
-        Permission("core.admin", _l("Administer the cluster (modules, profile, roles)"), "admin"),
+        # never granted one by one: whoever holds it grants the others
+        Permission("core.admin", _l("Administer the cluster (modules, profile, roles)"), "admin", grantable=False),
     ]
 
 

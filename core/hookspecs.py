@@ -54,7 +54,8 @@ def grappe_permissions():
     """Return the permissions a plugin checks (called once, at app creation).
 
     :returns: a list of :class:`core.Permission` (name ``<plugin>.<action>``, label,
-        the lowest cluster role that holds it).
+        the lowest cluster role that holds it, and ``grantable``: whether a cluster admin
+        may also grant it to one staff member, default True).
     """
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .database import Base, ClusterFiltered, UTCDateTime, utcnow
+from .database import Base, ClusterFiltered, ClusterScoped, UTCDateTime, utcnow
 
 ROLES = ("viewer", "staff", "manager", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -203,6 +203,39 @@ class RoleAssignment(Base):
 
     user: Mapped[User] = relationship(back_populates="roles")
     cluster: Mapped[Cluster] = relationship(lazy="joined")
+
+
+class PermissionGrant(ClusterScoped, Base):
+    """A permission granted to one user in one cluster on top of their role.
+
+    Roles are ranked; a grant gives a *staff* member one named permission (declared by a
+    plugin with ``grappe_permissions``, e.g. ``crm.import``) that their role is too low
+    for, and nothing else (``core.auth.can``, the request gate).  It is in force while the
+    user has at least the staff role in the cluster, the permission is still declared and
+    grantable, and its module is enabled there; otherwise it is kept, shown, and inert.
+    Removing the user's access to the cluster deletes their grants there
+    (``core.services.remove_role``).  Written through ``core.services.grant_permission``
+    and ``revoke_permission``, which audit each change.
+    """
+
+    __tablename__ = "core_permission_grant"
+    __table_args__ = (UniqueConstraint("cluster_id", "user_id", "permission"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # the unique constraint (cluster_id first) is the cluster's index: no second one
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("core_cluster.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("core_user.id", ondelete="CASCADE"), index=True)
+    permission: Mapped[str] = mapped_column(String(100), info={
+        "unique_message": _l("This user has this extra right already.")})
+    granted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("core_user.id", ondelete="SET NULL"), default=None)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
+    granted_by: Mapped[User | None] = relationship(foreign_keys=[granted_by_id], lazy="joined")
+
+    def __str__(self) -> str:
+        return f"{self.permission} of user {self.user_id}"
 
 
 class ApiToken(Base):

@@ -6,6 +6,9 @@ themselves.  For each rule and each method it accepts:
 - a user of cluster A (even its admin) gets 403 or 404 on cluster B's pages and API;
 - a viewer of a cluster gets 403 on every unsafe method of that cluster;
 - an anonymous visitor is sent to the login page (pages) or gets a 401 JSON (API);
+- a staff member granted one manager permission in cluster A passes the gate exactly on
+  the views of that permission there, and is refused on every other view reserved to a
+  higher role (and on that permission's views in cluster B, where it was not granted);
 
 except on views marked ``@public``.
 """
@@ -17,9 +20,12 @@ import uuid
 import pytest
 from werkzeug.routing import AnyConverter, FloatConverter, IntegerConverter, UUIDConverter
 
+from flask import jsonify
+
 from core import Permission, db, hookimpl, public, requires
-from core.auth import new_api_token
-from core.services import grant_role
+from core.auth import can, new_api_token, role_for_permission
+from core.models import ROLE_RANK
+from core.services import grant_permission, grant_role
 from core.testing import Factory
 
 from .fakeplugins import make_plugin
@@ -28,10 +34,13 @@ from .fakeplugins import make_plugin
 
 @hookimpl
 def grappe_permissions():
-    return [Permission("matrixfake.read", "Read fake things", "viewer")]
+    return [Permission("matrixfake.read", "Read fake things", "viewer"),
+            Permission("matrixfake.approve", "Approve fake things", "manager"),
+            Permission("matrixfake.close", "Close fake things", "manager")]
 
 
 FAKE = make_plugin("matrixfake", hooks={"grappe_permissions": grappe_permissions})
+GRANTED = "matrixfake.approve"  # the permission granted to a staff member of cluster A
 
 
 @FAKE.blueprint.route("/export", methods=["POST"])
@@ -39,6 +48,26 @@ FAKE = make_plugin("matrixfake", hooks={"grappe_permissions": grappe_permissions
 def export():
     """A write whose declared permission is held by viewers: a viewer still cannot write."""
     return "exported"
+
+
+@FAKE.blueprint.route("/approvals", methods=["GET", "POST"])
+@requires("matrixfake.approve")
+def approvals():
+    """Manager-level: open to a staff member only through a grant."""
+    return "approvals"
+
+
+@FAKE.blueprint.route("/close", methods=["POST"])
+@requires("matrixfake.close")
+def close():
+    """Manager-level too: a grant of matrixfake.approve does not open it."""
+    return "closed"
+
+
+@FAKE.api.operation("/approvals", methods=["POST"], summary="Approve a thing")
+@requires("matrixfake.approve")
+def api_approve():
+    return jsonify({"approved": True})
 
 
 @FAKE.blueprint.route("/signup", methods=["GET", "POST"])
@@ -103,9 +132,13 @@ def world(app):
     admin_a = f.user("admin.a@example.org", "admin", a)
     viewer_b = f.user("viewer.b@example.org", "viewer", b)
     grant_role(viewer_b, a, "viewer")
-    tokens = {"admin_a": new_api_token(admin_a), "viewer_b": new_api_token(viewer_b)}
+    granted = f.user("granted@example.org", "staff", a)  # staff of A and B, + GRANTED in A only
+    grant_role(granted, b, "staff")
+    grant_permission(granted, a, GRANTED, granted_by=admin_a)
+    tokens = {"admin_a": new_api_token(admin_a), "viewer_b": new_api_token(viewer_b),
+              "granted": new_api_token(granted)}
     db.session.commit()
-    return {"a": a, "b": b, "admin_a": admin_a, "viewer_b": viewer_b, "tokens": tokens}
+    return {"a": a, "b": b, "admin_a": admin_a, "viewer_b": viewer_b, "granted": granted, "tokens": tokens}
 
 
 def _call(app, user, token, method, path):
@@ -177,6 +210,43 @@ def test_a_viewer_can_read_their_cluster(app, world):
     r = app.test_client().get("/api/v1/cluster-b/core/modules",
                               headers={"Authorization": f"Bearer {world['tokens']['viewer_b']}"})
     assert r.status_code == 200
+
+
+def _above_staff(view) -> bool:
+    """Is the view reserved to a role above staff (its declared permission's, or federation admins)?"""
+    needed = getattr(view, "_grappe_permission", None)
+    return getattr(view, "_grappe_federation_admin", False) or (
+        needed is not None and ROLE_RANK[role_for_permission(needed)] > ROLE_RANK["staff"])
+
+
+def test_a_granted_permission_opens_its_views_and_no_other_view_of_a_higher_role(app, world):
+    """Staff + a grant of one manager permission in A: its views open there (pages and API),
+    every other manager or admin view stays refused, and B (staff, no grant) refuses them all."""
+    opened, refused, wrong = set(), 0, []
+    for cluster in ("cluster-a", "cluster-b"):
+        for rule in _routes(app, cluster_only=True):
+            view = app.view_functions[rule.endpoint]
+            if _is_public(app, rule) or not _above_staff(view):
+                continue
+            path = _url(rule, cluster)
+            for method in _methods(rule):
+                r = _call(app, world["granted"], world["tokens"]["granted"], method, path)
+                if cluster == "cluster-a" and getattr(view, "_grappe_permission", None) == GRANTED:
+                    opened.add(rule.endpoint)
+                    if r.status_code in (401, 403) or (r.status_code == 302 and "/login" in r.headers["Location"]):
+                        wrong.append(f"refused: {method} {path} ({rule.endpoint}): {r.status_code}")
+                elif r.status_code != 403:
+                    wrong.append(f"not refused: {method} {path} ({rule.endpoint}): {r.status_code}")
+                else:
+                    refused += 1
+    assert not wrong, "the grant of matrixfake.approve opened too little or too much:\n" + "\n".join(wrong)
+    assert opened == {"matrixfake.approvals", "matrixfake_api.api_approve"}
+    assert {"core.audit", "core.cluster_admin", "matrixfake.close"} <= {
+        r.endpoint for r in _routes(app, cluster_only=True) if _above_staff(app.view_functions[r.endpoint])}
+    assert refused >= 10
+    # the same answers in code
+    assert can(world["granted"], GRANTED, world["a"]) and not can(world["granted"], GRANTED, world["b"])
+    assert not can(world["granted"], "matrixfake.close", world["a"]) and not can(world["granted"], "core.audit", world["a"])
 
 
 def test_anonymous_visitors_are_sent_to_login_or_get_401(app, world):

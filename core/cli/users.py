@@ -70,16 +70,53 @@ def users_create(email, name, role, slug, federation_admin):
 
 @users.command("grant")
 @click.argument("email")
-@click.option("--role", required=True, type=ROLE_CHOICE)
+@click.option("--role", type=ROLE_CHOICE, help="The user's role in the cluster (replaces the one they had).")
 @click.option("--cluster", "slug", required=True)
+@click.option("--permission", "permissions", multiple=True, metavar="NAME",
+              help="A permission to grant on top of the role, e.g. crm.import (repeatable).")
 @with_app
-def users_grant(email, role, slug):
-    """Give a user a role in a cluster."""
-    from ..services import grant_role
+def users_grant(email, role, slug, permissions):
+    """Give a user a role in a cluster, and/or permissions of a higher role one by one."""
+    from ..services import GrantError, grant_permission, grant_role
 
-    grant_role(user_or_fail(email), cluster_or_fail(slug), role)
+    if not role and not permissions:
+        raise click.ClickException("give --role ROLE, --permission NAME, or both")
+    user, cluster = user_or_fail(email), cluster_or_fail(slug)
+    if role:
+        grant_role(user, cluster, role)
+    granted = []
+    for name in permissions:
+        try:
+            grant_permission(user, cluster, name)
+        except GrantError as exc:
+            raise click.ClickException(str(exc)) from None  # nothing is saved
+        granted.append(name)
     db.session.commit()
-    click.echo(f"{email} is now {role} of {slug}.")
+    if role:
+        click.echo(f"{email} is now {role} of {slug}.")
+    for name in granted:
+        click.echo(f"{email} now has {name} in {slug}, on top of their role ({user.role_in(cluster.id)}).")
+
+
+@users.command("revoke")
+@click.argument("email")
+@click.option("--cluster", "slug", required=True)
+@click.option("--permission", "permissions", multiple=True, required=True, metavar="NAME",
+              help="A permission granted to the user in the cluster (repeatable).")
+@with_app
+def users_revoke(email, slug, permissions):
+    """Take back permissions granted to a user in a cluster (their role stays)."""
+    from ..services import GrantError, revoke_permission
+
+    user, cluster = user_or_fail(email), cluster_or_fail(slug)
+    for name in permissions:
+        try:
+            revoke_permission(user, cluster, name)
+        except GrantError as exc:
+            raise click.ClickException(str(exc)) from None  # nothing is saved
+    db.session.commit()
+    for name in permissions:
+        click.echo(f"{email} no longer has {name} in {slug}.")
 
 
 @users.command("deactivate")
@@ -110,9 +147,15 @@ def users_activate(email):
 @with_app(read_only=True)
 def users_list():
     """List accounts and their roles."""
-    from ..models import User
+    from ..models import PermissionGrant, User
 
+    granted: dict[tuple[int, int], str] = {}
+    for user_id, cluster_id, name in db.session.execute(
+            select(PermissionGrant.user_id, PermissionGrant.cluster_id, PermissionGrant.permission)
+            .order_by(PermissionGrant.permission)):
+        granted[(user_id, cluster_id)] = granted.get((user_id, cluster_id), "") + f"+{name}"
     for u in db.session.execute(select(User).order_by(User.email)).scalars():
-        roles = ", ".join(f"{r.cluster.slug}:{r.role}" for r in u.roles)
+        # one:staff+crm.import: the role, then the permissions granted on top of it
+        roles = ", ".join(f"{r.cluster.slug}:{r.role}{granted.get((u.id, r.cluster_id), '')}" for r in u.roles)
         fed = " federation-admin" if u.is_federation_admin else ""
         click.echo(f"{u.email:40}{fed} {roles}")

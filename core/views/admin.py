@@ -1,19 +1,51 @@
-"""A cluster's administration: its modules (enable, disable, purge), who has access, its profile and logo."""
+"""A cluster's administration: its modules (enable, disable, purge), who has access (roles and
+extra rights granted one by one), its profile and logo."""
 
 from __future__ import annotations
 
 from flask import Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import select
+from wtforms import EmailField, SelectField
+from wtforms.validators import DataRequired, Length
 
 from .. import modules
-from ..auth import requires
+from ..auth import grant_inert_reason, requires
 from ..database import db
-from ..forms import ClusterProfileForm, ConfirmForm, RoleForm
+from ..forms import ClusterProfileForm, ConfirmForm, Form, RoleForm, email_validator
 from ..lookups import user_by_email
-from ..models import ClusterSetting, RoleAssignment, User
-from ..services import grant_role, remove_role
+from ..models import ClusterSetting, PermissionGrant, RoleAssignment, User
+from ..services import (
+    GrantError, grant_permission, grant_role, grantable_permissions, permission_grants, remove_role, revoke_permission,
+)
+from ..toolkit import get_or_404
 from .blueprint import bp
+
+
+class GrantForm(Form):
+    """Grant one permission to one member of the cluster, on top of their role."""
+
+    # ids of their own: the role form on the same page has an "email" field too
+    email = EmailField(_l("E-mail of the user"), id="grant-email",
+                       validators=[DataRequired(), Length(max=254), email_validator])
+    # any name is taken here: grant_permission refuses an unknown one with a clear message
+    permission = SelectField(_l("Extra right"), id="grant-permission", validators=[DataRequired(), Length(max=100)],
+                             validate_choice=False)
+
+    def __init__(self, *args, cluster=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.permission.choices = [("", _l("Choose a permission…"))] + [
+            (p.name, f"{p.label} ({p.name})") for p in grantable_permissions(cluster or g.cluster)]
+
+
+INERT_REASONS = {
+    "unknown": _l("inactive: no installed module declares it"),
+    "not_grantable": _l("inactive: it can no longer be granted"),
+    "module_disabled": _l("inactive while its module is disabled"),
+    "role": _l("inactive: needs at least the staff role"),
+}
 
 
 @bp.route("/<cluster>/admin/", methods=["GET", "POST"])
@@ -44,11 +76,29 @@ def cluster_admin():
     return render_template("core/cluster_admin.html", host=host, form=form, **_admin_lists())
 
 
-def _admin_lists() -> dict:
+def _admin_lists(role_form: RoleForm | None = None, grant_form: GrantForm | None = None) -> dict:
+    """What the page lists: the members with their role and extra rights, and its two forms."""
     roles = db.session.execute(
         select(RoleAssignment).where(RoleAssignment.cluster_id == g.cluster.id).join(User).order_by(User.email)
     ).scalars().all()
-    return {"roles": roles, "role_form": RoleForm()}
+    permissions = current_app.extensions["grappe.permissions"]
+    grants: dict[int, list[dict]] = {}
+    for grant in permission_grants(g.cluster):
+        reason = grant_inert_reason(grant.user, g.cluster, grant.permission)
+        declared = permissions.get(grant.permission)
+        grants.setdefault(grant.user_id, []).append({
+            "grant": grant, "label": declared.label if declared else grant.permission,
+            "inert": INERT_REASONS[reason] if reason else None})
+    # people without a role here keep no grant (remove_role deletes them): listed if any remain
+    members = [{"user": r.user, "role": r.role, "grants": grants.pop(r.user_id, [])} for r in roles]
+    members += [{"user": items[0]["grant"].user, "role": None, "grants": items} for items in grants.values()]
+    return {"roles": roles, "members": members, "role_form": role_form or RoleForm(),
+            "grant_form": grant_form or GrantForm()}
+
+
+def _render_admin(status: int = 200, **forms):
+    host = current_app.extensions["grappe.host"]
+    return render_template("core/cluster_admin.html", host=host, form=ConfirmForm(), **_admin_lists(**forms)), status
 
 
 @bp.route("/<cluster>/admin/purge", methods=["POST"])
@@ -76,19 +126,51 @@ def cluster_purge():
 def cluster_roles():
     """Give, change or remove an existing account's access to this cluster."""
     form = RoleForm()
-    host = current_app.extensions["grappe.host"]
     if not form.validate_on_submit():
-        return render_template("core/cluster_admin.html", host=host, form=ConfirmForm(), roles=_admin_lists()["roles"], role_form=form), 400
+        return _render_admin(400, role_form=form)
     user = user_by_email(form.email.data)
     if user is None:
         form.email.errors.append(_("No account has this e-mail; create it with 'grappe users create'."))
-        return render_template("core/cluster_admin.html", host=host, form=ConfirmForm(), roles=_admin_lists()["roles"], role_form=form), 400
+        return _render_admin(400, role_form=form)
     if form.role.data:
         grant_role(user, g.cluster, form.role.data)
     else:
         remove_role(user, g.cluster)
     db.session.commit()
     flash(_("Access of %(email)s saved.", email=user.email), "success")
+    return redirect(url_for("core.cluster_admin"))
+
+
+@bp.route("/<cluster>/admin/grants", methods=["POST"])
+@requires("core.admin")
+def cluster_grant():
+    """Grant one permission to a member of this cluster, on top of their role."""
+    form = GrantForm()
+    if not form.validate_on_submit():
+        return _render_admin(400, grant_form=form)
+    user = user_by_email(form.email.data)
+    if user is None:
+        form.email.errors.append(_("No account has this e-mail."))
+        return _render_admin(400, grant_form=form)
+    try:
+        grant_permission(user, g.cluster, form.permission.data, granted_by=current_user)
+    except GrantError as exc:
+        form[exc.field].errors.append(str(exc))
+        return _render_admin(400, grant_form=form)
+    flash(_("%(email)s now has the extra right %(name)s.", email=user.email, name=form.permission.data), "success")
+    return redirect(url_for("core.cluster_admin"))
+
+
+@bp.route("/<cluster>/admin/grants/<int:grant_id>/revoke", methods=["POST"])
+@requires("core.admin")
+def cluster_revoke(grant_id):
+    """Take back an extra right granted in this cluster (in force or inert)."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    grant = get_or_404(PermissionGrant, grant_id, cluster_id=g.cluster.id)
+    revoke_permission(grant.user, g.cluster, grant.permission)
+    flash(_("The extra right %(name)s of %(email)s is revoked.", name=grant.permission, email=grant.user.email),
+          "success")
     return redirect(url_for("core.cluster_admin"))
 
 
