@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Mapping
 
 from flask import Blueprint, current_app, jsonify, request
+from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 from wtforms import fields as wtf
@@ -39,6 +40,31 @@ class ApiOperation:
     permission: str | None = None
     public: bool = False
     response: type | None = None  # a pydantic model: the schema of the success body (items, if paginated)
+    status: tuple[int, ...] | None = None  # the success statuses, when not the default (see success_statuses)
+    errors: tuple[int, ...] = ()  # error statuses besides those every operation may answer
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Bad request: the body is not a JSON object, or a query parameter is malformed",
+    401: "Not authenticated",
+    403: "Not allowed in this cluster",
+    404: "Not found, or module not enabled for this cluster",
+    409: "Conflicts with the record's state",
+    413: "The body or file is too large",
+    422: "Validation failed",
+}
+
+
+def success_statuses(op: ApiOperation, method: str) -> tuple[int, ...]:
+    """What an operation answers on success: its declared ``status``, else 204 for a DELETE
+    (no body), 201 for a POST with a form (a create), 200 otherwise."""
+    if op.status is not None:
+        return op.status
+    if method == "DELETE":
+        return (204,)
+    if method == "POST" and op.form is not None:
+        return (201,)
+    return (200,)
 
 
 class ApiBlueprint(Blueprint):
@@ -56,16 +82,26 @@ class ApiBlueprint(Blueprint):
         self.operations: list[ApiOperation] = []
 
     def operation(self, rule: str, *, methods=("GET",), summary: str = "", form: type | None = None,
-                  paginated: bool = False, response: type | None = None) -> Callable:
+                  paginated: bool = False, response: type | None = None,
+                  status: int | tuple[int, ...] | None = None, errors: tuple[int, ...] = ()) -> Callable:
         """Declare an endpoint.  ``form``: the WTForms form of its body; ``response``: the
         pydantic model of its success body (of each item when ``paginated``), which the
-        OpenAPI document describes and :func:`serialize` produces."""
+        OpenAPI document describes and :func:`serialize` produces.
+
+        ``status``: the success status (or statuses, e.g. ``(202, 200)``) when not the
+        default: 201 for a POST with a form, 204 (no body) for a DELETE, 200 otherwise.
+        ``errors``: error statuses it may answer besides 401/403/404 (and 400/422 for a
+        body or a paginated list), e.g. ``(409,)``; all with the ``Errors`` body.
+        """
+        statuses = (status,) if isinstance(status, int) else (tuple(status) if status is not None else None)
+
         def decorator(view):
             self.operations.append(ApiOperation(
                 rule=rule, methods=tuple(methods), endpoint=f"{self.name}.{view.__name__}",
                 summary=summary or (view.__doc__ or "").strip().split("\n")[0], form=form,
                 paginated=paginated, permission=getattr(view, "_grappe_permission", None),
                 public=getattr(view, "_grappe_public", False), response=response,
+                status=statuses, errors=tuple(errors),
             ))
             return self.route(rule, methods=list(methods))(view)
 
@@ -245,13 +281,55 @@ def paginate(session, stmt, serialize: Callable, default_limit: int = 50) -> dic
     return {"items": [serialize(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
-def serialize(model: type, obj: Any) -> dict:
-    """``obj`` (an ORM row, a dict) as the JSON-able dict of the pydantic ``model``.
+# -- response models ----------------------------------------------------------------
+def _isoformat(value: datetime) -> str:
+    return value.isoformat()
+
+
+#: A datetime written as :func:`jsonable` writes it, ``datetime.isoformat()``: an aware
+#: UTC value ends with ``+00:00`` (pydantic alone would write ``Z``).
+IsoDateTime = Annotated[
+    datetime,
+    PlainSerializer(_isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
+
+
+class ResponseModel(BaseModel):
+    """The base of API response models: read from attributes (ORM rows) or dicts, and
+    described with every field required (it is always written, ``null`` included) and
+    no other property (``additionalProperties: false``)."""
+
+    model_config = ConfigDict(from_attributes=True, json_schema_serialization_defaults_required=True,
+                              json_schema_extra={"additionalProperties": False})
+
+
+class _Overlay:
+    """An object's attributes, some given anew (``serialize(model, obj, **extra)``)."""
+
+    __slots__ = ("_obj", "_extra")
+
+    def __init__(self, obj: Any, extra: dict):
+        self._obj = obj
+        self._extra = extra
+
+    def __getattr__(self, name: str):
+        extra = object.__getattribute__(self, "_extra")
+        if name in extra:
+            return extra[name]
+        return getattr(object.__getattribute__(self, "_obj"), name)
+
+
+def serialize(model: type, obj: Any, **extra) -> dict:
+    """``obj`` (an ORM row, any object, a dict) as the JSON-able dict of the pydantic ``model``.
 
     The one serializer of a record, shared by its pages' JSON and its API: declare the
-    model once (``class OrganizationOut(BaseModel)``, ``from_attributes``), and the
-    OpenAPI document describes exactly what this returns.
+    model once (``class OrganizationOut(ResponseModel)``), and the OpenAPI document
+    describes exactly what this returns.  ``extra`` gives values the object has not (or
+    replaces its own): ``serialize(OrganizationDetailOut, org, persons=[...])``.
     """
+    if extra:
+        obj = {**obj, **extra} if isinstance(obj, Mapping) else _Overlay(obj, extra)
     return model.model_validate(obj, from_attributes=True).model_dump(mode="json")
 
 
@@ -359,6 +437,7 @@ def form_schema(form_class) -> dict:
     return schema
 
 
+_SUCCESS_DESCRIPTIONS = {200: "Success", 201: "Created", 202: "Accepted: the work goes on in a background job"}
 _CONVERTER_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}, "uuid": {"type": "string", "format": "uuid"}}
 
 
@@ -371,8 +450,10 @@ def openapi_document(app) -> dict:
             "type": "object",
             "properties": {"errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}},
             "required": ["errors"],
+            "additionalProperties": False,
         }
     }
+
     def response_schema(model: type, plugin: str) -> dict:
         """The $ref of a pydantic model's schema, its definitions hoisted into components."""
         name = f"{plugin}.{model.__name__}"
@@ -400,49 +481,56 @@ def openapi_document(app) -> dict:
                            "schema": _CONVERTER_TYPES.get(conv, {"type": "string"})})
         plugin = app.extensions["grappe.blueprint_plugin"].get(bp.name, "core")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            body = op.form is not None and method in ("POST", "PUT", "PATCH")
+            listing = op.paginated and method == "GET"
             operation: dict[str, Any] = {
                 "operationId": f"{rule.endpoint}.{method.lower()}",
                 "summary": op.summary or rule.endpoint,
                 "tags": [plugin],
                 "parameters": list(params),
-                "responses": {
-                    "200": {"description": "Success", "content": {"application/json": {"schema": {"type": "object"}}}},
-                    "401": {"description": "Not authenticated", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}},
-                    "403": {"description": "Not allowed in this cluster"},
-                    "404": {"description": "Not found, or module not enabled for this cluster"},
-                },
+                "responses": {},
             }
-            if op.response is not None and not (op.paginated and method == "GET"):
-                content = {"application/json": {"schema": response_schema(op.response, plugin)}}
-                if method == "POST" and op.form is not None:
-                    operation["responses"]["201"] = {"description": "Created", "content": content}
-                if method != "DELETE":
-                    operation["responses"]["200"] = {"description": "Success", "content": content}
-            if op.public:
-                operation["security"] = []
-            if op.paginated and method == "GET":
+            if listing:
                 operation["parameters"] += [
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 500}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 ]
-                item = response_schema(op.response, plugin) if op.response is not None else {"type": "object"}
-                operation["responses"]["200"]["content"]["application/json"]["schema"] = {
+            success = response_schema(op.response, plugin) if op.response is not None else {"type": "object"}
+            if listing:
+                success = {
                     "type": "object",
-                    "properties": {"items": {"type": "array", "items": item},
-                                   "total": {"type": "integer"}, "limit": {"type": "integer"},
-                                   "offset": {"type": "integer"}},
-                    "required": ["items", "total"],
+                    "properties": {"items": {"type": "array", "items": success},
+                                   "total": {"type": "integer", "minimum": 0},
+                                   "limit": {"type": "integer", "minimum": 0},
+                                   "offset": {"type": "integer", "minimum": 0}},
+                    "required": ["items", "total", "limit", "offset"],
+                    "additionalProperties": False,
                 }
-            if op.form is not None and method in ("POST", "PUT", "PATCH"):
+            for status in success_statuses(op, method):
+                if status == 204:
+                    operation["responses"]["204"] = {"description": "Done (no body)"}
+                    continue
+                described = _SUCCESS_DESCRIPTIONS.get(status, "Success")
+                operation["responses"][str(status)] = {
+                    "description": described, "content": {"application/json": {"schema": success}}}
+            errors = {401, 403, 404, *op.errors}
+            if body or listing:
+                errors.add(400)
+            if body:
+                errors.add(422)
+            for status in sorted(errors):
+                operation["responses"][str(status)] = {
+                    "description": ERROR_DESCRIPTIONS.get(status, "Error"),
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}}
+            if op.public:
+                operation["security"] = []
+            if body:
                 schema_name = f"{plugin}.{op.form.__name__}"
                 schemas[schema_name] = form_schema(op.form)
                 operation["requestBody"] = {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
                 }
-                operation["responses"].setdefault(
-                    "201", {"description": "Created", "content": {"application/json": {"schema": {"type": "object"}}}})
-                operation["responses"]["422"] = {"description": "Validation failed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}}}
             if op.permission:
                 operation["description"] = f"Needs the permission `{op.permission}`."
             paths.setdefault(path, {})[method.lower()] = operation
@@ -464,8 +552,9 @@ def openapi_document(app) -> dict:
 def response_problem(app, endpoint: str, method: str, status: int, body: Any) -> str | None:
     """Why a JSON response body does not match what the OpenAPI document says of it, or None.
 
-    Checked for the statuses the document describes with a schema (success bodies, the
-    ``Errors`` of 401 and 422).  With ``VALIDATE_API_RESPONSES`` (the test apps) every API
+    Checked for the statuses the document describes with a schema: success bodies (the
+    operation's ``response=`` model), and the ``Errors`` body of every error status it
+    documents (400/401/403/404/409/413/422); a status it does not document is not checked.  With ``VALIDATE_API_RESPONSES`` (the test apps) every API
     response the test suite receives is checked this way (core.app).
     """
     import jsonschema

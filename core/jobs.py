@@ -29,8 +29,9 @@ from typing import Any
 
 from flask import Flask, current_app, has_request_context, request
 from huey import MemoryHuey, RedisHuey, SqliteHuey, crontab
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, event, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from .database import _sqlite_busy, db, utcnow
 from .models import JOB_CRASHED, JOB_LOST, Job
@@ -218,7 +219,8 @@ def _for_caller(job_id: int, fallback: Job | None = None, existing: bool = False
 
 
 def enqueue(name: str, *, cluster_id: int | None, params: dict | None = None, label: str = "",
-            user_id: int | None = None, key: str | None = None, permission: Any = _CURRENT_VIEW) -> Job:
+            user_id: int | None = None, key: str | None = None, permission: Any = _CURRENT_VIEW,
+            after_commit: bool = False) -> Job | None:
     """Record a job and queue it; returns the job row (committed).
 
     :param key: makes the start idempotent: while a job of this name and cluster with the
@@ -228,12 +230,32 @@ def enqueue(name: str, *, cluster_id: int | None, params: dict | None = None, la
     :param permission: what starting the job needs (also needed to retry it); default:
         the permission of the view calling ``enqueue`` (``""`` when it declares none; ``None``
         outside a request: only cluster admins retry it).
+    :param after_commit: start the job only once ``db.session``'s transaction commits (the
+        request's, a command's), and not at all if it rolls back: for a job that reads what
+        the caller writes (a confirmation mail of a registration the request records).
+        Returns None then: the job does not exist yet.
     """
     state = current_app.extensions["grappe.jobs"]
     if name not in state["registry"]:
         raise LookupError(f"no job named {name!r}: no plugin declares it in grappe_jobs")
     if permission is _CURRENT_VIEW:
         permission = _view_permission()
+    start = {"name": name, "cluster_id": cluster_id, "params": params or {}, "label": label, "user_id": user_id,
+             "key": key, "permission": permission}
+    if after_commit:
+        db.session.info.setdefault(_AFTER_COMMIT, []).append(start)
+        return None
+    job_id, existing, fallback = _start(**start)
+    return _for_caller(job_id, fallback=fallback, existing=existing)
+
+
+def _start(*, name: str, cluster_id: int | None, params: dict, label: str, user_id: int | None, key: str | None,
+           permission: Any) -> tuple[int, bool, Job | None]:
+    """Record (or find, with ``key``) the job and queue it: ``(job id, existing, the new row)``.
+
+    Uses sessions and connections of its own, never ``db.session`` (it runs in the
+    ``after_commit`` event of :func:`enqueue`'s ``after_commit`` too)."""
+    state = current_app.extensions["grappe.jobs"]
     stored_key = None if key is None else _stored_key(name, cluster_id, str(key))
     for _attempt in range(5):
         if stored_key is not None:
@@ -241,13 +263,13 @@ def enqueue(name: str, *, cluster_id: int | None, params: dict | None = None, la
                 found = conn.execute(select(_T.c.id, _T.c.status).where(_T.c.idempotency_key == stored_key)).first()
             if found is not None:
                 if found.status in ACTIVE_OR_DONE:
-                    return _for_caller(found.id, existing=True)
+                    return found.id, True, None
                 if retry(found.id, user_id=user_id):
-                    return _for_caller(found.id)
+                    return found.id, False, None
                 continue  # retried by someone else meanwhile: look again
         session = db.new_session()
         try:
-            job = Job(name=name, cluster_id=cluster_id, params=params or {}, label=label or name,
+            job = Job(name=name, cluster_id=cluster_id, params=params, label=label or name,
                       created_by_id=user_id, idempotency_key=stored_key, permission=permission)
             session.add(job)
             session.commit()
@@ -260,8 +282,29 @@ def enqueue(name: str, *, cluster_id: int | None, params: dict | None = None, la
         finally:
             session.close()
         state["task"](job_id)
-        return _for_caller(job_id, fallback=job)
+        return job_id, False, job
     raise RuntimeError(f"could not start the job {name!r} with the key {key!r}")
+
+
+_AFTER_COMMIT = "grappe.jobs_after_commit"  # session.info: the jobs enqueue(after_commit=True) holds back
+
+
+@event.listens_for(Session, "after_commit")
+def _start_after_commit(session: Session) -> None:
+    """The transaction committed: start the jobs it held back (each logged, not raised, if
+    it cannot start: what the transaction wrote stays written)."""
+    for start in session.info.pop(_AFTER_COMMIT, None) or ():
+        try:
+            _start(**start)
+        except Exception:  # noqa: BLE001 - the commit is done; the caller's response must not fail
+            current_app.logger.exception("the job %r could not be started after the commit", start["name"])
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_after_rollback(session: Session, transaction) -> None:
+    """The outermost transaction ended without a commit (rolled back, closed): its jobs never start."""
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 def find_job(name: str, *, cluster_id: int | None, key: str) -> Job | None:

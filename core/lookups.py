@@ -53,6 +53,12 @@ def user_name(user_id: int | None) -> str | None:
     return user.display_name if user is not None else None
 
 
+def federation_admin_ids() -> list[int]:
+    """The ids of the active federation admins, in account order."""
+    return list(db.session.execute(select(User.id).where(User.is_federation_admin.is_(True), User.active.is_(True))
+                                   .order_by(User.id)).scalars())
+
+
 @dataclass(frozen=True)
 class ClusterUser:
     """An active account with a role in a cluster."""

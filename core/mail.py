@@ -124,14 +124,19 @@ def _user_id() -> int | None:
         return None
 
 
-def queue_mails(job_name: str, *, cluster, params: dict, label: str):
+def queue_mails(job_name: str, *, cluster, params: dict, label: str, after_commit: bool = False):
     """Start a job that sends mail (:func:`core.jobs.enqueue`), from a request or a command.
 
     Adds to ``params`` the ``base_url`` of mailed links (:func:`base_url`, which a job
-    cannot know) and records who asked.  :returns: the job.
+    cannot know) and records who asked.
+
+    :param after_commit: start the job only once the caller's transaction (the request's)
+        commits, and not at all if it rolls back: for mails about what the caller writes
+        (a registration's confirmation), which the job must find committed.
+    :returns: the job (None with ``after_commit``: it starts later).
     """
     return enqueue(job_name, cluster_id=cluster.id, user_id=_user_id(),
-                   params={**params, "base_url": base_url()}, label=label)
+                   params={**params, "base_url": base_url()}, label=label, after_commit=after_commit)
 
 
 def send_mails(job, items: Sequence[Any], build: Builder, *, chunk: int = CHUNK,

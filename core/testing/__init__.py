@@ -23,6 +23,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import inspect, text
 
 from ..app import create_app
+from ..auth import new_api_token  # noqa: F401  (tests make API tokens with it)
 from ..database import Base, db
 from ..modules import enable
 from ..services import create_cluster, create_user, grant_role

@@ -9,11 +9,13 @@ from sqlalchemy import select
 
 from .. import auth
 from .. import jobs as job_service
+from ..api import serialize
 from ..database import db
 from ..forms import ConfirmForm
 from ..inputs import page_arg
 from ..lookups import job_or_404
 from ..models import Job
+from ..serializers import JobOut
 from ..ui import paginate
 from .blueprint import api_bp, bp
 
@@ -60,7 +62,7 @@ def may_retry(job: Job) -> bool:
 def job(job_id: int):
     job = _cluster_job(job_id)
     if request.accept_mimetypes.best == "application/json":
-        return jsonify(job_json(job))
+        return jsonify(serialize(JobOut, job))
     return render_template("core/job.html", job=job, form=ConfirmForm(), may_retry=may_retry)
 
 
@@ -79,11 +81,6 @@ def job_retry(job_id: int):
     return redirect(url_for("core.job", job_id=job.id))
 
 
-def job_json(job: Job) -> dict:
-    return {"id": job.id, "name": job.name, "label": job.label, "status": job.status, "done": job.done,
-            "total": job.total, "percent": job.percent, "message": job.message, "result": job.result}
-
-
-@api_bp.operation("/jobs/<int:job_id>", summary="A background job's progress")
+@api_bp.operation("/jobs/<int:job_id>", summary="A background job's progress", response=JobOut)
 def api_job(job_id: int):
-    return jsonify(job_json(_cluster_job(job_id)))
+    return jsonify(serialize(JobOut, _cluster_job(job_id)))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import current_app, g, jsonify
 from sqlalchemy import text
 
-from ..api import openapi_document
+from ..api import openapi_document, serialize
 from ..auth import public
 from ..database import db
+from ..serializers import ModuleListOut
 from .blueprint import api_bp, bp
 
 
@@ -29,10 +30,10 @@ def openapi():
     return jsonify(openapi_document(current_app))
 
 
-@api_bp.operation("/modules", summary="Modules enabled for the cluster")
+@api_bp.operation("/modules", summary="Modules enabled for the cluster", response=ModuleListOut)
 def api_modules():
     host = current_app.extensions["grappe.host"]
-    return jsonify({"items": [
+    return jsonify(serialize(ModuleListOut, {"items": [
         {"name": i.name, "label": str(i.label), "version": i.manifest.version, "enabled": i.name in g.enabled_modules}
         for i in host.loaded()
-    ]})
+    ]}))

@@ -95,7 +95,7 @@ def _csv(header: list[str], rows: list[list[str]]) -> bytes:
 
 def create_demo_data(clusters, rng, n_organizations: int = 320, n_persons: int = 560) -> None:
     """Fill the CRM (shared) and the memberships and interactions of the clusters running it."""
-    from core import RoleAssignment, User
+    from core import cluster_users, federation_admin_ids
 
     crm_clusters = [c for c in clusters if c.has_module("crm")]
     themes = list(THEMES)
@@ -221,9 +221,8 @@ def create_demo_data(clusters, rng, n_organizations: int = 320, n_persons: int =
         theme = next((t for key, t in cluster_theme.items() if key in cluster.slug), rng.choice(themes))
         mine = [o for o in orgs if o[1] == theme] + rng.sample(orgs, 15)
         mine = list(dict.fromkeys(mine))
-        authors = db.session.execute(select(RoleAssignment.user_id).where(
-            RoleAssignment.cluster_id == cluster.id, RoleAssignment.role.in_(("staff", "manager", "admin")))
-        ).scalars().all() or db.session.execute(select(User.id).where(User.is_federation_admin.is_(True))).scalars().all()
+        authors = ([u.id for u in cluster_users(cluster.id, roles=("staff", "manager", "admin"))]
+                   or federation_admin_ids())
         for org_id, _t, _f in mine[:60]:
             roll = rng.random()
             start = day0 - timedelta(days=rng.randint(60, 2500))

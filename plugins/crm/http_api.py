@@ -2,8 +2,10 @@
 ``crm_federation_api``, federation-wide, at ``/api/v1/crm/``).
 
 Bodies are validated by the same forms as the pages (``core.validate``); errors are
-``422 {"errors": {field: [messages]}}``.  Organizations and persons are visible to
-every cluster's staff; memberships, interactions and segments only to their cluster's.
+``422 {"errors": {field: [messages]}}``.  Every answer is a model of :mod:`.serializers`
+(``response=`` on the operation: the OpenAPI document describes it).  Organizations and
+persons are visible to every cluster's staff; memberships, interactions and segments only
+to their cluster's.
 Thin handlers over the same operations and queries as the pages; the request commits
 once at its end (below 400) or rolls back.  (``api.py`` is the CRM's contract for other
 plugins, not this.)
@@ -15,7 +17,7 @@ from flask import jsonify, request
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
-from core import ApiBlueprint, ApiError, federation_admin_required, jsonable, requires, today, validate
+from core import ApiBlueprint, ApiError, federation_admin_required, requires, serialize, validate
 from core import api_paginate, db, get_or_404, int_arg, job_or_404, json_body
 
 from . import queries
@@ -36,10 +38,32 @@ from .forms import (
 from .hierarchy import HierarchyError
 from .interactions import delete_interaction, followups as followups_of, save_interaction, timeline
 from .memberships import delete_membership, save_membership
-from .models import MEMBERSHIP_STATUSES, Competence, Interaction, Membership, Organization, Person, Segment
+from .models import MEMBERSHIP_STATUSES, Interaction, Membership, Organization, Person, Segment
 from .organizations import delete_organization, save_organization
 from .persons import consent_state, erase_person, export_person, link_person, record_consent, save_person
 from .segments import create_segment, delete_segment, person_ids as segment_person_ids
+from .serializers import (
+    CompetenceOut,
+    CompetenceUsageListOut,
+    CompetenceUsageOut,
+    ConsentOut,
+    ImportJobOut,
+    InteractionListOut,
+    InteractionOut,
+    MatchListOut,
+    MembershipOut,
+    OrganizationCompetenceOut,
+    OrganizationDetailOut,
+    OrganizationOut,
+    PersonDetailOut,
+    PersonExportOut,
+    PersonOut,
+    SegmentListOut,
+    SegmentOut,
+    SegmentPersonsOut,
+    TimelineEntryOut,
+    TimelineOut,
+)
 
 api = ApiBlueprint("crm_api", __name__)
 # federation-wide endpoints (no cluster), at /api/v1/crm/: a federation admin's actions
@@ -48,46 +72,9 @@ federation_api = ApiBlueprint("crm_federation_api", __name__, federation=True)
 _PAGING = ("limit", "offset", "sort")
 
 
-# -- serializers ---------------------------------------------------------------------
-def organization_json(o: Organization) -> dict:
-    return {
-        "id": o.id, "legal_name": o.legal_name, "trade_name": o.trade_name, "name": o.name, "siren": o.siren,
-        "siret": o.siret, "vat_number": o.vat_number, "kind": o.kind, "sector": o.sector, "size_band": o.size_band,
-        "street": o.street, "postcode": o.postcode, "city": o.city, "country": o.country, "website": o.website,
-        "parent_id": o.parent_id, "tags": [t.name for t in o.tags],
-        "created_at": jsonable(o.created_at), "updated_at": jsonable(o.updated_at),
-    }
-
-
-def person_json(p: Person) -> dict:
-    return {
-        "id": p.id, "first_name": p.first_name, "last_name": p.last_name, "full_name": p.full_name, "email": p.email,
-        "phone": p.phone, "job_title": p.job_title, "function": p.function, "language": p.language,
-        "erased": p.erased_at is not None,
-        "organizations": [{"organization_id": ln.organization_id, "name": ln.organization.name, "role": ln.role,
-                           "main": ln.main} for ln in p.links],
-    }
-
-
-def membership_json(m: Membership) -> dict:
-    return {"id": m.id, "organization_id": m.organization_id, "status": m.status,
-            "start_date": jsonable(m.start_date), "end_date": jsonable(m.end_date), "fee_tier": m.fee_tier,
-            "note": m.note, "member_today": m.status == "member" and m.covers(today())}
-
-
-def interaction_json(i: Interaction) -> dict:
-    return {"id": i.id, "organization_id": i.organization_id, "kind": i.kind, "date": jsonable(i.date),
-            "author_id": i.author_id, "subject": i.subject, "summary": i.summary,
-            "persons": [p.id for p in i.persons], "follow_up_on": jsonable(i.follow_up_on),
-            "follow_up_done": i.follow_up_done}
-
-
-def competence_json(c: Competence) -> dict:
-    return {"id": c.id, "name": c.name, "category": c.category, "description": c.description}
-
-
-def segment_json(s: Segment) -> dict:
-    return {"id": s.id, "name": s.name, "filters": s.filters, "created_at": jsonable(s.created_at)}
+def _out(model):
+    """The serializer of a list's items (``api_paginate``)."""
+    return lambda obj: serialize(model, obj)
 
 
 def _filter_values() -> dict:
@@ -103,17 +90,18 @@ def _filter_values() -> dict:
 
 # -- organizations -------------------------------------------------------------------
 @api.operation("/organizations", summary="Organizations matching filters (q, kind, sector, size, country, tag, "
-               "competence, need, membership)", paginated=True)
+               "competence, need, membership)", paginated=True, response=OrganizationOut)
 def organizations():
-    return jsonify(api_paginate(db.session, queries.organizations_select(_filter_values()), organization_json))
+    return jsonify(api_paginate(db.session, queries.organizations_select(_filter_values()), _out(OrganizationOut)))
 
 
-@api.operation("/organizations", methods=["POST"], summary="Create an organization", form=OrganizationForm)
+@api.operation("/organizations", methods=["POST"], summary="Create an organization", form=OrganizationForm,
+               response=OrganizationOut)
 @requires("crm.edit")
 def organization_create():
     form = validate(OrganizationForm)
     org = _save_organization(Organization(), form)
-    return jsonify(organization_json(org)), 201
+    return jsonify(serialize(OrganizationOut, org)), 201
 
 
 def _save_organization(org: Organization, form) -> Organization:
@@ -125,30 +113,28 @@ def _save_organization(org: Organization, form) -> Organization:
 
 
 @api.operation("/organizations/<int:org_id>", summary="An organization with its persons, this cluster's "
-               "memberships, competences and needs")
+               "memberships, competences and needs", response=OrganizationDetailOut)
 def organization(org_id: int):
     details = queries.organization_details(get_or_404(Organization, org_id))
-    data = organization_json(details.organization)
-    data["persons"] = [{"id": p.id, "full_name": p.full_name, "email": p.email, "role": ln.role}
-                       for p, ln in details.links]
-    data["memberships"] = [membership_json(m) for m in reversed(details.memberships)]  # the earliest first
-    data["competences"] = [competence_json(c) for c in details.competences["has"]]
-    data["needs"] = [competence_json(c) for c in details.competences["needs"]]
-    return jsonify(data)
+    return jsonify(serialize(
+        OrganizationDetailOut, details.organization,
+        persons=[{"id": p.id, "full_name": p.full_name, "email": p.email, "role": ln.role} for p, ln in details.links],
+        memberships=list(reversed(details.memberships)),  # the earliest first
+        competences=details.competences["has"], needs=details.competences["needs"]))
 
 
 @api.operation("/organizations/<int:org_id>", methods=["PATCH"], summary="Change an organization",
-               form=OrganizationForm)
+               form=OrganizationForm, response=OrganizationOut)
 @requires("crm.edit")
 def organization_update(org_id: int):
     org = get_or_404(Organization, org_id)
     form = validate(OrganizationForm, obj=org, partial=True, current_id=org.id)
     _save_organization(org, form)
-    return jsonify(organization_json(org))
+    return jsonify(serialize(OrganizationOut, org))
 
 
 @api.operation("/organizations/<int:org_id>", methods=["DELETE"],
-               summary="Delete an organization no cluster has history with")
+               summary="Delete an organization no cluster has history with", errors=(409,))
 @requires("crm.erase")
 def organization_delete(org_id: int):
     org = get_or_404(Organization, org_id)
@@ -159,28 +145,30 @@ def organization_delete(org_id: int):
     return "", 204
 
 
-@api.operation("/organizations/<int:org_id>/timeline", summary="The organization's timeline in this cluster")
+@api.operation("/organizations/<int:org_id>/timeline", summary="The organization's timeline in this cluster",
+               response=TimelineOut)
 def organization_timeline(org_id: int):
     get_or_404(Organization, org_id)
     rows = timeline("crm.organization", org_id)
-    return jsonify({"items": [{"when": jsonable(r["when"]), "kind": r["entry"].kind, "title": r["entry"].title,
-                               "plugin": r["entry"].plugin, "url": r["entry"].url, "detail": r["entry"].detail,
-                               "interaction_id": r["interaction"].id if r["interaction"] else None}
-                              for r in rows]})
+    return jsonify({"items": [
+        serialize(TimelineEntryOut, r["entry"], when=r["when"],
+                  interaction_id=r["interaction"].id if r["interaction"] else None) for r in rows]})
 
 
 @api.operation("/organizations/<int:org_id>/competences", methods=["POST"],
-               summary="Give an organization a competence or a need", form=OrganizationCompetenceForm)
+               summary="Give an organization a competence or a need (201; 200 if it had it already)",
+               form=OrganizationCompetenceForm, response=OrganizationCompetenceOut, status=(201, 200))
 @requires("crm.edit")
 def organization_competence_add(org_id: int):
     get_or_404(Organization, org_id)
     form = validate(OrganizationCompetenceForm)
     competence, added = give_competence(org_id, form)
-    return jsonify({"competence": competence_json(competence), "kind": form.kind.data}), 201 if added else 200
+    return jsonify(serialize(OrganizationCompetenceOut, {"competence": competence, "kind": form.kind.data})), \
+        201 if added else 200
 
 
 @api.operation("/organizations/<int:org_id>/competences/<int:competence_id>/<kind>", methods=["DELETE"],
-               summary="Remove a competence or need from an organization")
+               summary="Remove a competence or need from an organization (kind: has or needs)")
 @requires("crm.edit")
 def organization_competence_remove(org_id: int, competence_id: int, kind: str):
     get_or_404(Organization, org_id)
@@ -191,41 +179,40 @@ def organization_competence_remove(org_id: int, competence_id: int, kind: str):
 
 
 @api.operation("/organizations/<int:org_id>/matching", summary="Organizations complementing this one, best "
-               "first (direction=needs|offers, competence=id)")
+               "first (direction=needs|offers, competence=id)", response=MatchListOut, errors=(400,))
 def organization_matching(org_id: int):
     get_or_404(Organization, org_id)
     direction = request.args.get("direction", "needs")
     if direction not in ("needs", "offers"):
         raise ApiError({"direction": ["Must be 'needs' or 'offers'."]}, 400)
     results = match(org_id, direction=direction, competence_id=int_arg("competence"))
-    return jsonify({"items": [{"organization": {"id": r["organization"].id, "name": r["organization"].name},
-                               "overlap": r["overlap"], "competences": r["competences"], "member": r["member"],
-                               "last_contact": jsonable(r["last_contact"])} for r in results]})
+    return jsonify(serialize(MatchListOut, {"items": results}))
 
 
 # -- persons -------------------------------------------------------------------------
-@api.operation("/persons", summary="Persons (q: words in names, e-mail, phone)", paginated=True)
+@api.operation("/persons", summary="Persons (q: words in names, e-mail, phone)", paginated=True,
+               response=PersonOut)
 def persons():
-    return jsonify(api_paginate(db.session, queries.persons_select(request.args.get("q", "")[:200]), person_json))
+    stmt = queries.persons_select(request.args.get("q", "")[:200])
+    return jsonify(api_paginate(db.session, stmt, _out(PersonOut)))
 
 
-@api.operation("/persons", methods=["POST"], summary="Create a person", form=PersonForm)
+@api.operation("/persons", methods=["POST"], summary="Create a person", form=PersonForm, response=PersonOut)
 @requires("crm.edit")
 def person_create():
     form = validate(PersonForm)
-    return jsonify(person_json(save_person(Person(), form))), 201
+    return jsonify(serialize(PersonOut, save_person(Person(), form))), 201
 
 
-@api.operation("/persons/<int:person_id>", summary="A person, their organizations and consents")
+@api.operation("/persons/<int:person_id>", summary="A person, their organizations and consents",
+               response=PersonDetailOut)
 def person(person_id: int):
     p = get_or_404(Person, person_id)
-    data = person_json(p)
-    data["consents"] = {purpose: ({"status": rec.status, "at": jsonable(rec.at), "method": rec.method} if rec else None)
-                        for purpose, rec in consent_state(p.id).items()}
-    return jsonify(data)
+    return jsonify(serialize(PersonDetailOut, p, consents=consent_state(p.id)))
 
 
-@api.operation("/persons/<int:person_id>", methods=["PATCH"], summary="Change a person", form=PersonForm)
+@api.operation("/persons/<int:person_id>", methods=["PATCH"], summary="Change a person", form=PersonForm,
+               response=PersonOut, errors=(409,))
 @requires("crm.edit")
 def person_update(person_id: int):
     p = get_or_404(Person, person_id)
@@ -233,21 +220,21 @@ def person_update(person_id: int):
         raise ApiError({"_": ["This person's data was erased."]}, 409)
     form = validate(PersonForm, obj=p, partial=True, current_id=p.id)
     save_person(p, form)
-    return jsonify(person_json(p))
+    return jsonify(serialize(PersonOut, p))
 
 
 @api.operation("/persons/<int:person_id>/organizations", methods=["POST"],
-               summary="Link a person to an organization", form=PersonLinkForm)
+               summary="Link a person to an organization", form=PersonLinkForm, response=PersonOut)
 @requires("crm.edit")
 def person_link(person_id: int):
     p = get_or_404(Person, person_id)
     form = validate(PersonLinkForm)
     link_person(p, form.organization_id.data, role=form.role.data, main=form.main.data)
-    return jsonify(person_json(p)), 201
+    return jsonify(serialize(PersonOut, p)), 201
 
 
 @api.operation("/persons/<int:person_id>/consents", methods=["POST"], summary="Record a consent granted or "
-               "withdrawn", form=ConsentForm)
+               "withdrawn", form=ConsentForm, response=ConsentOut, errors=(409,))
 @requires("crm.edit")
 def person_consent(person_id: int):
     p = get_or_404(Person, person_id)
@@ -257,24 +244,25 @@ def person_consent(person_id: int):
                              user_id=current_user.id)
     except CrmError as exc:
         raise ApiError({"status": [str(exc)]}, 409)
-    return jsonify({"purpose": rec.purpose, "status": rec.status, "at": jsonable(rec.at), "method": rec.method}), 201
+    return jsonify(serialize(ConsentOut, rec)), 201
 
 
 @api.operation("/persons/<int:person_id>/export", summary="A person's shared identity data and this cluster's "
-               "records about them")
+               "records about them", response=PersonExportOut)
 @requires("crm.erase")
 def person_export(person_id: int):
     return jsonify(export_person(get_or_404(Person, person_id)))
 
 
 @federation_api.operation("/persons/<int:person_id>/subject-access", summary="Everything held about a person in "
-                          "every cluster (right of access); federation admins only")
+                          "every cluster (right of access); federation admins only", response=PersonExportOut)
 @federation_admin_required
 def person_subject_access(person_id: int):
     return jsonify(export_person(get_or_404(Person, person_id), all_clusters=True))
 
 
-@api.operation("/persons/<int:person_id>/erase", methods=["POST"], summary="Anonymize a person (right to erasure)")
+@api.operation("/persons/<int:person_id>/erase", methods=["POST"], summary="Anonymize a person (right to erasure)",
+               response=PersonOut, errors=(409,))
 @requires("crm.erase")
 def person_erase(person_id: int):
     p = get_or_404(Person, person_id)
@@ -282,35 +270,36 @@ def person_erase(person_id: int):
         erase_person(p, user_id=current_user.id)
     except CrmError as exc:
         raise ApiError({"_": [str(exc)]}, 409)
-    return jsonify(person_json(p))
+    return jsonify(serialize(PersonOut, p))
 
 
 # -- memberships (this cluster) ---------------------------------------------------------
-@api.operation("/memberships", summary="This cluster's memberships (organization_id, status)", paginated=True)
+@api.operation("/memberships", summary="This cluster's memberships (organization_id, status)", paginated=True,
+               response=MembershipOut)
 def memberships():
     status = request.args.get("status", "")
     if status and status not in MEMBERSHIP_STATUSES:
         raise ApiError({"status": [f"One of {', '.join(MEMBERSHIP_STATUSES)}."]}, 400)
     stmt = queries.memberships_select(organization_id=int_arg("organization_id"), status=status)
-    return jsonify(api_paginate(db.session, stmt, membership_json))
+    return jsonify(api_paginate(db.session, stmt, _out(MembershipOut)))
 
 
 @api.operation("/memberships", methods=["POST"], summary="Record a membership period in this cluster",
-               form=MembershipForm)
+               form=MembershipForm, response=MembershipOut)
 @requires("crm.edit")
 def membership_create():
     form = validate(MembershipForm)
-    return jsonify(membership_json(save_membership(None, form))), 201
+    return jsonify(serialize(MembershipOut, save_membership(None, form))), 201
 
 
 @api.operation("/memberships/<int:membership_id>", methods=["PATCH"], summary="Change a membership",
-               form=MembershipForm)
+               form=MembershipForm, response=MembershipOut)
 @requires("crm.edit")
 def membership_update(membership_id: int):
     m = get_or_404(Membership, membership_id)
     form = validate(MembershipForm, obj=m, partial=True)
     save_membership(m, form)
-    return jsonify(membership_json(m))
+    return jsonify(serialize(MembershipOut, m))
 
 
 @api.operation("/memberships/<int:membership_id>", methods=["DELETE"], summary="Delete a membership")
@@ -321,27 +310,28 @@ def membership_delete(membership_id: int):
 
 
 # -- interactions (this cluster) --------------------------------------------------------
-@api.operation("/interactions", summary="This cluster's interactions (organization_id)", paginated=True)
+@api.operation("/interactions", summary="This cluster's interactions (organization_id)", paginated=True,
+               response=InteractionOut)
 def interactions():
     stmt = queries.interactions_select(organization_id=int_arg("organization_id"))
-    return jsonify(api_paginate(db.session, stmt, interaction_json))
+    return jsonify(api_paginate(db.session, stmt, _out(InteractionOut)))
 
 
 @api.operation("/interactions", methods=["POST"], summary="Record a visit, call, meeting, e-mail or note",
-               form=InteractionForm)
+               form=InteractionForm, response=InteractionOut)
 @requires("crm.edit")
 def interaction_create():
     form = validate(InteractionForm)
-    return jsonify(interaction_json(save_interaction(None, form, author_id=current_user.id))), 201
+    return jsonify(serialize(InteractionOut, save_interaction(None, form, author_id=current_user.id))), 201
 
 
-@api.operation("/interactions/<int:interaction_id>", summary="An interaction")
+@api.operation("/interactions/<int:interaction_id>", summary="An interaction", response=InteractionOut)
 def interaction(interaction_id: int):
-    return jsonify(interaction_json(get_or_404(Interaction, interaction_id)))
+    return jsonify(serialize(InteractionOut, get_or_404(Interaction, interaction_id)))
 
 
 @api.operation("/interactions/<int:interaction_id>", methods=["PATCH"], summary="Change an interaction "
-               "(e.g. follow_up_done)", form=InteractionForm)
+               "(e.g. follow_up_done)", form=InteractionForm, response=InteractionOut)
 @requires("crm.edit")
 def interaction_update(interaction_id: int):
     i = get_or_404(Interaction, interaction_id)
@@ -349,7 +339,7 @@ def interaction_update(interaction_id: int):
     body.setdefault("persons", [p.id for p in i.persons])
     form = validate(InteractionForm, obj=i, data=body, partial=True)
     save_interaction(i, form, author_id=i.author_id)
-    return jsonify(interaction_json(i))
+    return jsonify(serialize(InteractionOut, i))
 
 
 @api.operation("/interactions/<int:interaction_id>", methods=["DELETE"], summary="Delete an interaction")
@@ -359,34 +349,37 @@ def interaction_delete(interaction_id: int):
     return "", 204
 
 
-@api.operation("/follow-ups", summary="My follow-ups in this cluster, the most urgent first")
+@api.operation("/follow-ups", summary="My follow-ups in this cluster, the most urgent first (done=1: the "
+               "done ones too)", response=InteractionListOut)
 def followups():
     include_done = request.args.get("done") in ("1", "true")
-    return jsonify({"items": [interaction_json(i) for i in followups_of(current_user.id, include_done=include_done)]})
+    return jsonify(serialize(InteractionListOut, {"items": followups_of(current_user.id, include_done=include_done)}))
 
 
 # -- competences ---------------------------------------------------------------------
-@api.operation("/competences", summary="The shared competence vocabulary")
+@api.operation("/competences", summary="The shared competence vocabulary", response=CompetenceUsageListOut)
 def competences():
-    return jsonify({"items": [{**competence_json(c), "organizations_having": has, "organizations_needing": needs}
-                              for c, has, needs in competence_usage()]})
+    return jsonify({"items": [
+        serialize(CompetenceUsageOut, c, organizations_having=has, organizations_needing=needs)
+        for c, has, needs in competence_usage()]})
 
 
-@api.operation("/competences", methods=["POST"], summary="Add a competence to the vocabulary", form=CompetenceForm)
+@api.operation("/competences", methods=["POST"], summary="Add a competence to the vocabulary", form=CompetenceForm,
+               response=CompetenceOut)
 @requires("crm.edit")
 def competence_create():
     form = validate(CompetenceForm)
-    return jsonify(competence_json(save_competence(None, form))), 201
+    return jsonify(serialize(CompetenceOut, save_competence(None, form))), 201
 
 
 # -- segments (this cluster) -------------------------------------------------------------
-@api.operation("/segments", summary="This cluster's saved segments")
+@api.operation("/segments", summary="This cluster's saved segments", response=SegmentListOut)
 def segments():
-    return jsonify({"items": [segment_json(s) for s in queries.segment_list()]})
+    return jsonify(serialize(SegmentListOut, {"items": queries.segment_list()}))
 
 
 @api.operation("/segments", methods=["POST"], summary="Save a filter as a segment: {name, filters: {...}}",
-               form=SegmentForm)
+               form=SegmentForm, response=SegmentOut)
 @requires("crm.edit")
 def segment_create():
     body = json_body()
@@ -406,12 +399,13 @@ def segment_create():
     if not ff.validate():
         raise ApiError({f"filters.{k}": [str(m) for m in v] for k, v in ff.errors.items()}, 422)
     segment = create_segment(form.name.data, ff.values, created_by_id=current_user.id)
-    return jsonify(segment_json(segment)), 201
+    return jsonify(serialize(SegmentOut, segment)), 201
 
 
-@api.operation("/segments/<int:segment_id>/persons", summary="Ids of the persons a segment reaches today")
+@api.operation("/segments/<int:segment_id>/persons", summary="Ids of the persons a segment reaches today",
+               response=SegmentPersonsOut)
 def segment_persons(segment_id: int):
-    return jsonify({"items": segment_person_ids(get_or_404(Segment, segment_id))})
+    return jsonify(serialize(SegmentPersonsOut, {"items": segment_person_ids(get_or_404(Segment, segment_id))}))
 
 
 @api.operation("/segments/<int:segment_id>", methods=["DELETE"], summary="Delete a segment")
@@ -422,14 +416,14 @@ def segment_delete(segment_id: int):
 
 
 # -- import --------------------------------------------------------------------------
-def _import_json(job) -> dict:
-    report = (job.result or {}).get("report")
-    return {"job_id": job.id, "status": job.status, "dry_run": bool(job.params.get("dry_run")),
-            "done": job.done, "total": job.total, "message": job.message, "report": report}
+def _import_out(job) -> dict:
+    return serialize(ImportJobOut, job, dry_run=bool((job.params or {}).get("dry_run")),
+                     report=(job.result or {}).get("report"))
 
 
 @api.operation("/import", methods=["POST"], summary="Check a CSV or XLSX file (multipart: file, kind, on_duplicate, "
-               "delimiter, encoding, mapping); the check runs in the background (poll GET /import/{job_id})")
+               "delimiter, encoding, mapping); the check runs in the background (poll GET /import/{job_id})",
+               response=ImportJobOut, status=202, errors=(413, 422))
 @requires("crm.import")
 def import_check():
     from core import form_errors
@@ -444,17 +438,18 @@ def import_check():
         job = check_upload(form, user_id=current_user.id)
     except ImportRefused as exc:
         raise ApiError({"file": [str(exc)]}, 413)
-    return jsonify(_import_json(job)), 202  # the job as the jobs service wrote it (its own session)
+    return jsonify(_import_out(job)), 202  # the job as the jobs service wrote it (its own session)
 
 
-@api.operation("/import/<int:job_id>", summary="An import or its check: status and report")
+@api.operation("/import/<int:job_id>", summary="An import or its check: status and report", response=ImportJobOut)
 @requires("crm.import")
 def import_status(job_id: int):
-    return jsonify(_import_json(job_or_404(job_id, "crm.import")))
+    return jsonify(_import_out(job_or_404(job_id, "crm.import")))
 
 
 @api.operation("/import/<int:job_id>/run", methods=["POST"], summary="Import a file its check found correct "
-               "(all or nothing, in the background)")
+               "(all or nothing, in the background; 200 with the import already started, on a second call)",
+               response=ImportJobOut, status=(202, 200), errors=(409,))
 @requires("crm.import")
 def import_run(job_id: int):
     from .importing import run_checked_import
@@ -463,4 +458,4 @@ def import_run(job_id: int):
     if job is None:
         raise ApiError({"_": ["This check cannot be imported (already imported, or it found errors)."]}, 409)
     # the job as the jobs service wrote it (its own session); a second call: the same job
-    return jsonify(_import_json(job)), 200 if job.existing else 202
+    return jsonify(_import_out(job)), 200 if job.existing else 202

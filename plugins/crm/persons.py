@@ -13,11 +13,12 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from core import Cluster, audit, db, today, utcnow
+from core import audit, cluster_slugs, db, serialize, today, utcnow
 
 from .errors import CrmError
 from .models import CONSENT_PURPOSES, ConsentRecord, Interaction, InteractionPerson, Person, PersonOrganization
 from .organizations import find_or_create_organization
+from .serializers import PersonExportOut
 
 PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "job_title", "function", "language")
 
@@ -124,7 +125,8 @@ def consent_state(person_id: int) -> dict[str, ConsentRecord | None]:
 
 # -- data subject rights --------------------------------------------------------------
 def export_person(person: Person, *, all_clusters: bool = False) -> dict:
-    """What the CRM holds about a person, as JSON-able data (right of access).
+    """What the CRM holds about a person, as JSON-able data (right of access): a
+    :class:`~.serializers.PersonExportOut`.
 
     A cluster's export (the default, in a cluster's request or job) holds the shared
     identity data (the person, their organizations, their consents, all federation-wide)
@@ -136,37 +138,16 @@ def export_person(person: Person, *, all_clusters: bool = False) -> dict:
         raise RuntimeError("a cluster's export of a person needs a current cluster (or all_clusters=True)")
     consents = db.session.execute(select(ConsentRecord).where(ConsentRecord.person_id == person.id)
                                   .order_by(ConsentRecord.at, ConsentRecord.id)).scalars().all()
-    met = db.session.execute(
-        select(Interaction.id, Interaction.cluster_id, Cluster.slug, Interaction.kind, Interaction.date,
-               Interaction.subject)
-        .join(InteractionPerson, InteractionPerson.interaction_id == Interaction.id)
-        .join(Cluster)  # the interaction's cluster (its foreign key)
-        .where(InteractionPerson.person_id == person.id)
-        .order_by(Interaction.date, Interaction.id).execution_options(all_clusters=all_clusters)).all()
-    return {
-        "scope": "federation" if all_clusters else "cluster",
-        "id": person.id,
-        "first_name": person.first_name,
-        "last_name": person.last_name,
-        "email": person.email,
-        "phone": person.phone,
-        "job_title": person.job_title,
-        "function": person.function,
-        "language": person.language,
-        "source": person.source,
-        "created_at": person.created_at.isoformat(),
-        "updated_at": person.updated_at.isoformat() if person.updated_at else None,
-        "erased_at": person.erased_at.isoformat() if person.erased_at else None,
-        "organizations": [
-            {"organization_id": ln.organization_id, "organization": ln.organization.name, "role": ln.role,
-             "main": ln.main} for ln in person.links],
-        "consents": [
-            {"purpose": c.purpose, "status": c.status, "at": c.at.isoformat(), "method": c.method} for c in consents],
-        "interactions": [
-            {"id": i.id, "cluster_id": i.cluster_id, "cluster": i.slug, "kind": i.kind, "date": i.date.isoformat(),
-             "subject": i.subject}
-            for i in met],
-    }
+    slugs = cluster_slugs()
+    met = [{"id": row.id, "cluster_id": row.cluster_id, "slug": slugs.get(row.cluster_id, ""), "kind": row.kind,
+            "date": row.date, "subject": row.subject}
+           for row in db.session.execute(
+               select(Interaction.id, Interaction.cluster_id, Interaction.kind, Interaction.date, Interaction.subject)
+               .join(InteractionPerson, InteractionPerson.interaction_id == Interaction.id)
+               .where(InteractionPerson.person_id == person.id)
+               .order_by(Interaction.date, Interaction.id).execution_options(all_clusters=all_clusters))]
+    return serialize(PersonExportOut, person, scope="federation" if all_clusters else "cluster",
+                     consents=consents, interactions=met)
 
 
 def erase_person(person: Person, *, user_id: int | None = None) -> None:

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from core import ClusterBlueprint, ConfirmForm, can, export_response, federation_admin_required, get_or_404
-from core import db, int_arg, job_or_404, page_arg, requires, today
+from core import db, int_arg, job_or_404, page_arg, requires, serialize, today
 
 from . import interactions, memberships, queries
 from .competences import (
@@ -60,6 +60,7 @@ from .nace import sector_label
 from .organizations import delete_organization, save_organization
 from .persons import consent_state, erase_person, export_person, link_person, record_consent, save_person, unlink_person
 from .segments import create_segment, delete_segment, segment_count
+from .serializers import OrganizationSuggestionOut
 
 bp = ClusterBlueprint("crm", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static")
@@ -137,7 +138,7 @@ def organization_suggest():
     if not form.validate() or not form.values.get("q"):
         return jsonify([])
     page = queries.organization_list({"q": form.values["q"]}, page=1, per_page=15, count=False)
-    return jsonify([{"id": o.id, "name": o.display_name, "city": o.city} for o in page.items])
+    return jsonify([serialize(OrganizationSuggestionOut, o) for o in page.items])
 
 
 @bp.route("/organizations/new", methods=["GET", "POST"])

@@ -1,6 +1,8 @@
 """The events plugin's public API: the only module another plugin may import (``depends=("events",)``).
 
-Plain functions returning plain data, inside an app context.  Billing does not import
+Plain functions returning plain data, inside an app context.  Each answers for the cluster
+it is given, whatever cluster the current request is for: it reads as that cluster
+(``db.for_cluster``, the core's scoping).  Billing does not import
 this: it asks through its own hook ``billing_billable_items``, which :mod:`.hooks`
 answers with :func:`billable_items`.
 """
@@ -40,20 +42,18 @@ def billable_items(cluster, since: date | datetime, until: date | datetime) -> l
     """
     from plugins.crm import api as crm
 
-
     tz = cluster.zone
     start = _bound(since, tz)
     end = _bound(until, tz) if isinstance(until, datetime) else _bound(until + timedelta(days=1), tz)
-    rows = db.session.execute(
-        select(Registration.id, Registration.person_id, Registration.organization_id, Registration.price,
-               Registration.member_price, Event.title, Event.starts_at)
-        .join(Event, Event.id == Registration.event_id)
-        .where(Registration.cluster_id == cluster.id, Event.cluster_id == cluster.id,
-               Event.starts_at >= start, Event.starts_at < end, Event.status != "cancelled",
-               Registration.status.in_(SEAT_STATUSES), Registration.price > 0)
-        .order_by(Event.starts_at, Registration.id)
-        .execution_options(all_clusters=True)
-    ).all()
+    with db.for_cluster(cluster.id):
+        rows = db.session.execute(
+            select(Registration.id, Registration.person_id, Registration.organization_id, Registration.price,
+                   Registration.member_price, Event.title, Event.starts_at)
+            .join(Event, Event.id == Registration.event_id)
+            .where(Event.starts_at >= start, Event.starts_at < end, Event.status != "cancelled",
+                   Registration.status.in_(SEAT_STATUSES), Registration.price > 0)
+            .order_by(Event.starts_at, Registration.id)
+        ).all()
     persons = crm.get_persons(r.person_id for r in rows)
     items = []
     for r in rows:
@@ -78,11 +78,12 @@ def upcoming_events(cluster_id: int, limit: int = 10) -> list[dict]:
     """The cluster's next open or closed events: ``id``, ``title``, ``starts_at``, ``status``."""
     from core import utcnow
 
-    rows = db.session.execute(
-        select(Event.id, Event.title, Event.starts_at, Event.status)
-        .where(Event.cluster_id == cluster_id, Event.status.in_(("open", "closed")), Event.ends_at >= utcnow())
-        .order_by(Event.starts_at).limit(limit).execution_options(all_clusters=True)
-    ).all()
+    with db.for_cluster(cluster_id):
+        rows = db.session.execute(
+            select(Event.id, Event.title, Event.starts_at, Event.status)
+            .where(Event.status.in_(("open", "closed")), Event.ends_at >= utcnow())
+            .order_by(Event.starts_at).limit(limit)
+        ).all()
     return [{"id": r.id, "title": r.title, "starts_at": r.starts_at, "status": r.status} for r in rows]
 
 

@@ -1,6 +1,9 @@
 """The events' part of ``grappe bench``: three years of events and registrations, through
-the event form and the registration services (seat rules, waitlist, check-in), and the
-event pages measured.
+the event form and the event and registration operations (seat rules, waitlist, check-in),
+and the event pages measured.
+
+The load runs outside any request: the operations flush, and it commits what each
+cluster's batch made (as a request would, once per event).
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ TODAY = datetime(2026, 11, 1, tzinfo=timezone.utc)  # the synthetic federation's
 
 @hookimpl
 def grappe_bench_load(bench):
+    from . import registrations, services
     from .forms import EventForm
-    from . import services
 
     rng, synth = bench.rng, bench.synth
     clusters = bench.clusters_with("events")
@@ -59,8 +62,9 @@ def grappe_bench_load(bench):
                     }), meta={"csrf": False})
                     if not form.validate():
                         raise RuntimeError(f"bench event refused: {form.errors}")
-                    event = services.save_event(None, form, cluster=cluster)
-                    services.change_event_status(event, "open", cluster=cluster)
+                    event = services.save_event(None, form)
+                    services.change_event_status(event, "open")
+                    db.session.commit()
                     events.append((cluster, event.id, starts, capacity))
             t.batch(len(mine))
     bench.data["events.event_ids"] = [e[1] for e in events]
@@ -82,8 +86,9 @@ def grappe_bench_load(bench):
             while len(chosen) < min(count, len(person_ids)):
                 chosen.add(rng.choice(pool) if rng.random() < 0.7 else rng.choice(person_ids))
             with bench.acting_as(cluster):
-                outcomes = services.register_many(event_id, list(chosen), cluster=cluster, notify=False,
-                                                  source=rng.choice(["staff", "staff", "invitation", "public"]))
+                outcomes = registrations.register_many(event_id, list(chosen), notify=False,
+                                                       source=rng.choice(["staff", "staff", "invitation", "public"]))
+                db.session.commit()
                 registered.setdefault(event_id, []).extend((o.registration_id, o.status) for o in outcomes)
             done += len(chosen)
             if done >= 500 or event_id == events[-1][1]:
@@ -104,14 +109,13 @@ def grappe_bench_load(bench):
                         continue
                     roll = rng.random()
                     if roll < 0.08:
-                        services.cancel(reg_id, cluster=cluster, notify=False)
+                        registrations.cancel(reg_id, notify=False)
                     elif roll < 0.85:
                         attended.append(reg_id)
                 if attended:
-                    services.mark_attended(event_id, attended, cluster=cluster)
-                services.mark_no_shows(event_id, cluster=cluster)
-                event = services.get_event(event_id, cluster)
-                services.change_event_status(event, "done", cluster=cluster)
+                    registrations.mark_attended(event_id, attended)
+                registrations.finish_checkin(event_id)
+                db.session.commit()
             t.batch(len(registered.get(event_id, [])))
 
 
@@ -129,9 +133,10 @@ def grappe_bench_measure(bench):
 
     from .models import Registration
 
-    busiest = db.session.execute(
-        select(Registration.event_id).where(Registration.cluster_id == main.id)
-        .group_by(Registration.event_id).order_by(func.count().desc(), Registration.event_id).limit(1)
-    ).scalar_one_or_none()
+    with db.for_cluster(main.id):
+        busiest = db.session.execute(
+            select(Registration.event_id)
+            .group_by(Registration.event_id).order_by(func.count().desc(), Registration.event_id).limit(1)
+        ).scalar_one_or_none()
     if busiest is not None and bench.has_route(f"/{slug}/events/{busiest}/registrations"):
         bench.measure_page("events.registrations (busiest event)", f"/{slug}/events/{busiest}/registrations")

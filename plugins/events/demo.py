@@ -5,6 +5,10 @@ ready for the check-in page; one upcoming event is full with a waitlist, one is
 cancelled, one is a draft, and a few persons are invited.  Attendees are the CRM's
 persons (those with an address); when the CRM has too few, demo attendees are added
 through ``plugins.crm.api.find_or_create_person``.
+
+The demo runs outside any request: each cluster's data is made as that cluster
+(``db.for_cluster``) and committed event by event (mails queued by the operations go
+out at those commits).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sqlalchemy import select
 from core import db, utcnow
 from plugins.crm import api as crm
 
-from . import services
+from . import registrations, services
 from .models import Event, EventTopic, Registration
 
 TITLES = {
@@ -83,7 +87,7 @@ def _event(cluster, rng, kind: str, title: str, day: datetime, hours: int, capac
                   member_price=Decimal(price), non_member_price=Decimal(int(price * 1.8)),
                   description="Talks, case studies from members and time to meet." if cluster.language == "en"
                   else "Interventions, retours d'expérience d'adhérents et temps d'échange.")
-    event.topics = [EventTopic(competence_id=cid) for cid in topics]
+    event.topics = [EventTopic(cluster_id=cluster.id, competence_id=cid) for cid in topics]
     db.session.add(event)
     db.session.commit()
     return event
@@ -94,42 +98,49 @@ def create_demo_data(clusters, rng) -> None:
     for cluster in clusters:
         if not cluster.has_module("events"):
             continue
-        pool = _attendee_pool(cluster, rng)
-        titles = TITLES.get(cluster.language, TITLES["en"])
-        now = utcnow()
-        plan = [  # days from today, status, capacity, price, how many register
-            (-300, "closed", 40, 0, 25), (-240, "closed", None, 90, 18), (-180, "closed", 25, 0, 22),
-            (-120, "closed", 60, 150, 35), (-75, "closed", 30, 0, 16), (-40, "closed", 20, 50, 20),
-            (-12, "closed", None, 0, 12),
-            (0, "open", 30, 0, 14),   # today: the check-in page has work
-            (9, "open", 12, 90, 16),  # full, with a waitlist
-            (21, "open", 80, 0, 9), (35, "open", None, 350, 4), (50, "draft", 40, 0, 0),
-            (63, "cancelled", 25, 0, 0), (90, "open", 100, 0, 2),
-        ]
-        for (days, status, capacity, price, count), (kind, title) in zip(plan, titles):
-            day = now + timedelta(days=days)
-            if days == 0:
-                day = now - timedelta(hours=1)
-            topics = rng.sample(competences, k=min(len(competences), rng.randint(0, 2)))
-            event = _event(cluster, rng, kind, title, day, 8 if kind == "trade_fair" else rng.choice([2, 3, 4]),
-                           capacity, price, "open" if status == "cancelled" else status, topics)
-            if days == 0:
-                event.starts_at = now - timedelta(minutes=30)
-                event.ends_at = now + timedelta(hours=3)
-                db.session.commit()
-            people = rng.sample(pool, k=min(count, len(pool)))
-            for i, person_id in enumerate(people):
-                services.register(event.id, person_id, cluster=cluster, notify=days == 9 and i >= 10,
-                                  source=rng.choice(["staff", "public", "public", "invitation"]))
-            if days < 0:
-                _past_attendance(event, cluster, rng)
-            if days == 21:
-                _invite(event, cluster, [p for p in pool if p not in people][:8])
-            if status == "cancelled":
-                services.change_event_status(event, "cancelled", cluster=cluster)
+        with db.for_cluster(cluster.id):
+            _cluster_demo(cluster, rng, competences)
 
 
-def _past_attendance(event: Event, cluster, rng) -> None:
+def _cluster_demo(cluster, rng, competences: list[int]) -> None:
+    """One cluster's year of events (inside ``db.for_cluster(cluster.id)``)."""
+    pool = _attendee_pool(cluster, rng)
+    titles = TITLES.get(cluster.language, TITLES["en"])
+    now = utcnow()
+    plan = [  # days from today, status, capacity, price, how many register
+        (-300, "closed", 40, 0, 25), (-240, "closed", None, 90, 18), (-180, "closed", 25, 0, 22),
+        (-120, "closed", 60, 150, 35), (-75, "closed", 30, 0, 16), (-40, "closed", 20, 50, 20),
+        (-12, "closed", None, 0, 12),
+        (0, "open", 30, 0, 14),   # today: the check-in page has work
+        (9, "open", 12, 90, 16),  # full, with a waitlist
+        (21, "open", 80, 0, 9), (35, "open", None, 350, 4), (50, "draft", 40, 0, 0),
+        (63, "cancelled", 25, 0, 0), (90, "open", 100, 0, 2),
+    ]
+    for (days, status, capacity, price, count), (kind, title) in zip(plan, titles):
+        day = now + timedelta(days=days)
+        if days == 0:
+            day = now - timedelta(hours=1)
+        topics = rng.sample(competences, k=min(len(competences), rng.randint(0, 2)))
+        event = _event(cluster, rng, kind, title, day, 8 if kind == "trade_fair" else rng.choice([2, 3, 4]),
+                       capacity, price, "open" if status == "cancelled" else status, topics)
+        if days == 0:
+            event.starts_at = now - timedelta(minutes=30)
+            event.ends_at = now + timedelta(hours=3)
+            db.session.commit()
+        people = rng.sample(pool, k=min(count, len(pool)))
+        for i, person_id in enumerate(people):
+            registrations.register(event.id, person_id, notify=days == 9 and i >= 10,
+                                   source=rng.choice(["staff", "public", "public", "invitation"]))
+        if days < 0:
+            _past_attendance(event, rng)
+        if days == 21:
+            _invite(event, cluster, [p for p in pool if p not in people][:8])
+        if status == "cancelled":
+            services.change_event_status(event, "cancelled")
+        db.session.commit()
+
+
+def _past_attendance(event: Event, rng) -> None:
     """Some cancel, most attend, the rest are no-shows; the check-in is closed and the event done."""
     regs = db.session.execute(
         select(Registration.id, Registration.status).where(Registration.event_id == event.id)).all()
@@ -138,12 +149,10 @@ def _past_attendance(event: Event, cluster, rng) -> None:
             continue
         roll = rng.random()
         if roll < 0.07:
-            services.cancel(reg_id, cluster=cluster, notify=False)
+            registrations.cancel(reg_id, notify=False)
         elif roll < 0.85:
-            services.change_status(reg_id, "attended", cluster=cluster, notify=False)
-    services.mark_no_shows(event.id, cluster=cluster)
-    db.session.expire_all()
-    services.change_event_status(services.get_event(event.id, cluster), "done", cluster=cluster)
+            registrations.change_status(reg_id, "attended", notify=False)
+    registrations.finish_checkin(event.id)
 
 
 def _invite(event: Event, cluster, person_ids: list[int]) -> None:

@@ -14,7 +14,6 @@ from decimal import Decimal
 from flask import g
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
 from wtforms import (
     BooleanField,
     EmailField,
@@ -29,7 +28,7 @@ from wtforms import (
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import DateTimeLocalInput
 
-from core import DecimalField, Form, RoleAssignment, User, db, email_validator
+from core import DecimalField, Form, cluster_users, email_validator
 
 from .models import EVENT_KINDS, EVENT_STATUSES, REGISTRATION_STATUSES
 
@@ -133,15 +132,11 @@ class EventForm(Form):
 
 
 def organizer_choices() -> list[tuple[int, str]]:
-    """Users with a role in the current cluster."""
+    """The active users with a role in the current cluster (the core's look-up), by name."""
     cluster = g.get("cluster")
     if cluster is None:
         return []
-    rows = db.session.execute(
-        select(User.id, User.name, User.email).join(RoleAssignment, RoleAssignment.user_id == User.id)
-        .where(RoleAssignment.cluster_id == cluster.id, User.active.is_(True)).order_by(User.name, User.email)
-    ).all()
-    return [(uid, name or email) for uid, name, email in rows]
+    return [(user.id, user.label) for user in cluster_users(cluster.id)]
 
 
 def topic_choices() -> list[tuple[int, str]]:

@@ -8,14 +8,13 @@ import click
 from flask import url_for
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import select
 
-from core import NavItem, Permission, SearchResult, TimelineEntry, Widget, db, hookimpl, utcnow, with_appcontext
+from core import NavItem, Permission, SearchResult, TimelineEntry, Widget, clusters_with, db, hookimpl, with_appcontext
 
 from . import manifest  # noqa: F401  (the manifest is found through the package)
 from . import models  # noqa: F401  (tables are known to the metadata for migrations)
 from .bench import grappe_bench_load, grappe_bench_measure  # noqa: F401  (grappe bench: dataset and measurements)
-from .models import REGISTRATION_STATUSES, Event, Registration
+from .models import REGISTRATION_STATUSES
 
 
 @hookimpl
@@ -36,16 +35,16 @@ def grappe_permissions():
 
 @hookimpl
 def grappe_blueprints():
-    from . import apiviews, checkin, public  # noqa: F401  (their routes join the blueprints)
-    from .views import api, bp
+    from . import checkin, public  # noqa: F401  (their routes join the pages' blueprint)
+    from .http_api import api
+    from .views import bp
 
     return [bp, api]
 
 
 @hookimpl
 def grappe_jobs():
-    from .jobs import invite_job
-    from .mail import send_mails_job
+    from .jobs import invite_job, send_mails_job
 
     return {"events.send_mails": send_mails_job, "events.invite": invite_job}
 
@@ -57,19 +56,17 @@ def grappe_nav_items(cluster, user):
 
 @hookimpl
 def grappe_dashboard_widgets(cluster, user):
-    from . import display, services
+    from . import display, queries
 
-    events = db.session.execute(
-        select(Event).where(Event.cluster_id == cluster.id, Event.status.in_(("open", "closed")),
-                            Event.ends_at >= utcnow()).order_by(Event.starts_at).limit(5)
-    ).scalars().all()
+    with db.for_cluster(cluster.id):
+        events = queries.upcoming_events(5)
+        counts = queries.status_counts(e.id for e in events)
     if not events:
         body = Markup("<p class='muted'>{}</p>").format(_l("No upcoming event."))
     else:
-        counts = services.status_counts(e.id for e in events)
         rows = []
         for e in events:
-            taken = services.seats_taken(counts[e.id])
+            taken = queries.seats_taken(counts[e.id])
             seats = f"{taken}/{e.capacity}" if e.capacity else str(taken)
             rows.append(Markup("<li><a href='{}'>{}</a> <span class='muted'>{} · {}</span></li>").format(
                 url_for("events.event", event_id=e.id, cluster=cluster.slug), e.title,
@@ -87,20 +84,10 @@ def _locale():
 @hookimpl
 def grappe_timeline_entries(cluster, object_type, object_id, limit):
     """A CRM person's or organization's registrations to this cluster's events (newest first)."""
-    if object_type == "crm.person":
-        condition = Registration.person_id == int(object_id)
-    elif object_type == "crm.organization":
-        condition = Registration.organization_id == int(object_id)
-    else:
-        return []
-    rows = db.session.execute(
-        select(Registration.id, Registration.person_id, Registration.status, Event.id.label("event_id"),
-               Event.title, Event.starts_at, Event.status.label("event_status"))
-        .join(Event, Event.id == Registration.event_id)
-        .where(condition, Registration.cluster_id == cluster.id, Event.cluster_id == cluster.id)
-        .order_by(Event.starts_at.desc(), Registration.id.desc()).limit(limit)
-        .execution_options(all_clusters=True)
-    ).all()
+    from . import queries
+
+    with db.for_cluster(cluster.id):
+        rows = queries.timeline_rows(object_type, object_id, limit)
     if not rows:
         return []
     persons = {}
@@ -125,12 +112,10 @@ def grappe_timeline_entries(cluster, object_type, object_id, limit):
 
 @hookimpl
 def grappe_search(cluster, query, limit):
-    from . import display
+    from . import display, queries
 
-    stmt = select(Event.id, Event.title, Event.starts_at, Event.status).where(Event.cluster_id == cluster.id)
-    for word in query.split()[:5]:
-        stmt = stmt.where(Event.title.ilike(display.like_contains(word), escape="\\"))
-    rows = db.session.execute(stmt.order_by(Event.starts_at.desc()).limit(limit)).all()
+    with db.for_cluster(cluster.id):
+        rows = queries.search(query, limit)
 
     return [SearchResult(title=r.title, url=url_for("events.event", event_id=r.id, cluster=cluster.slug),
                          kind=str(_l("Event")), detail=display.day(r.starts_at, cluster, str(_locale())))
@@ -162,20 +147,16 @@ def grappe_cli_commands():
 
         from flask import current_app
 
-        from core import Cluster
+        from .services import due_reminders
 
-        from .jobs import due_reminders
-
-        stmt = select(Cluster).order_by(Cluster.slug)
-        if slug:
-            stmt = stmt.where(Cluster.slug == slug)
-        clusters = [c for c in db.session.execute(stmt).scalars() if c.has_module("events")]
+        clusters = [c for c in clusters_with("events") if not slug or c.slug == slug]
         if slug and not clusters:
             raise click.ClickException(f"no cluster '{slug}' with the events module")
         if not current_app.config.get("BASE_URL"):
             click.echo("warning: GRAPPE_BASE_URL is not set; mailed links point to http://127.0.0.1:5000/", err=True)
         for cluster in clusters:
-            jobs = due_reminders(cluster, within=timedelta(days=within_days))
+            with db.for_cluster(cluster.id):
+                jobs = due_reminders(within=timedelta(days=within_days))
             click.echo(f"{cluster.slug}: {len(jobs)} reminder job(s) queued")
 
     return [events_group]

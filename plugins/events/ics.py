@@ -14,14 +14,11 @@ from typing import Iterable
 from flask import url_for
 from icalendar import Calendar
 from icalendar import Event as VEvent
-from sqlalchemy import select
 
-from core import db, utcnow
+from core import utcnow
 
 from .models import Event
 
-FEED_PAST = timedelta(days=365)
-FEED_MAX = 1000
 ICS_STATUS = {"draft": "TENTATIVE", "open": "CONFIRMED", "closed": "CONFIRMED", "done": "CONFIRMED",
               "cancelled": "CANCELLED"}
 
@@ -70,16 +67,8 @@ def event_calendar(event: Event, cluster) -> bytes:
     return cal.to_ical()
 
 
-def feed_events(cluster) -> Iterable[Event]:
-    """The feed's events: not drafts, from a year ago on, soonest first (at most 1,000)."""
-    return db.session.execute(
-        select(Event).where(Event.cluster_id == cluster.id, Event.status != "draft",
-                            Event.starts_at >= utcnow() - FEED_PAST)
-        .order_by(Event.starts_at, Event.id).limit(FEED_MAX)
-    ).scalars().all()
-
-
 def feed_calendar(cluster, events: Iterable[Event]) -> bytes:
+    """A cluster's feed of these events (:func:`.queries.feed_events`)."""
     cal = _calendar(cluster, cluster.name)
     cal.add("refresh-interval", timedelta(hours=6), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT6H")

@@ -1,12 +1,19 @@
-"""Background jobs of the events plugin (declared through ``grappe_jobs``)."""
+"""Background jobs of the events plugin (declared through ``grappe_jobs``).
+
+A job runs in ``job.session``, scoped to the job's cluster by the core; its work is
+committed by the job runner, and these jobs commit per chunk too, so that a job that
+fails half-way resumes without inviting or mailing anyone twice.
+
+- ``events.send_mails`` (:func:`send_mails_job`): one kind of mail to registrations (queued
+  by :func:`.mail.queue`), or the double opt-in mail of a public registration;
+- ``events.invite`` (:func:`invite_job`): record consenting persons as *invited* and mail them.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from sqlalchemy import func, select, update
 
-from sqlalchemy import func, select
-
-from core import audit, utcnow
+from core import audit, cluster_by_id, mail_urls, send_mails, utcnow
 from plugins.crm import api as crm
 
 from . import mail
@@ -15,6 +22,43 @@ from .models import Event, Registration
 INSERT_CHUNK = 1000
 
 
+# -- mails ------------------------------------------------------------------------------------
+def send_mails_job(job, kind: str, registration_ids: list[int] | None = None, request: dict | None = None,
+                   base_url: str = "") -> dict:
+    """``events.send_mails``: render and send one kind of mail (progress per chunk)."""
+    cluster = cluster_by_id(job.cluster_id, session=job.session)
+    if kind == "confirm":
+        data = request or {}
+        send_mails(job, [data], lambda part: [(data, mail.confirm_request_message(job.session, cluster, data,
+                                                                                  base_url))])
+        return {"sent": 1}
+    sent, skipped = deliver(job, cluster, kind, list(registration_ids or []), base_url)
+    return {"sent": sent, "skipped (no address)": skipped}
+
+
+def deliver(job, cluster, kind: str, ids: list[int], base: str) -> tuple[int, int]:
+    """Send one kind of mail to these registrations over one connection; return (sent, skipped).
+
+    Stamps ``invited_at`` / ``reminded_at`` for what was sent, chunk by chunk (a failed
+    batch resumes without sending twice).
+    """
+    with mail_urls(base):
+        return send_mails(job, ids, lambda chunk: mail.registration_messages(job.session, cluster, kind, chunk),
+                          after_chunk=lambda done: _stamp(job.session, kind, done))
+
+
+def _stamp(session, kind: str, ids: list[int]) -> None:
+    column = {"invitation": "invited_at", "reminder": "reminded_at"}.get(kind)
+    if column and ids:
+        # end the read transaction first: on SQLite a write cannot follow a read whose
+        # snapshot went stale (the progress reports are written by another connection)
+        session.commit()
+        session.execute(update(Registration).where(Registration.id.in_(ids))
+                        .values({column: utcnow()}).execution_options(synchronize_session=False))
+        session.commit()
+
+
+# -- invitations ------------------------------------------------------------------------------
 def _insert_ignoring_duplicates(session):
     """An INSERT that skips rows whose (event, person) exists already (both databases)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -27,11 +71,9 @@ def _insert_ignoring_duplicates(session):
 def invite_job(job, event_id: int, segment_id: int | None = None, person_ids: list[int] | None = None,
                base_url: str = "") -> dict:
     """``events.invite``: record consenting persons as *invited* and mail them their invitation."""
-    from core import Cluster
-
     session = job.session
-    cluster = session.get(Cluster, job.cluster_id)
-    event = session.execute(select(Event).where(Event.id == event_id, Event.cluster_id == cluster.id)).scalar_one()
+    cluster = cluster_by_id(job.cluster_id, session=session)
+    event = session.execute(select(Event).where(Event.id == event_id)).scalar_one()  # scoped to the job's cluster
     wanted = crm.segment_person_ids(segment_id, cluster.id) if segment_id else list(dict.fromkeys(person_ids or []))
     consenting = crm.consenting_person_ids(wanted, "event_invitations")
     persons = crm.get_persons(consenting)
@@ -39,6 +81,7 @@ def invite_job(job, event_id: int, segment_id: int | None = None, person_ids: li
     existing = dict(session.execute(
         select(Registration.person_id, Registration.status).where(Registration.event_id == event.id)).all())
     now = utcnow()
+    # a Core INSERT is not stamped by the core: the rows carry their cluster
     new_rows = [{"event_id": event.id, "person_id": pid, "organization_id": persons[pid].organization_id,
                  "cluster_id": cluster.id, "status": "invited", "source": "invitation", "member_price": False,
                  "created_at": now, "updated_at": now}
@@ -58,7 +101,7 @@ def invite_job(job, event_id: int, segment_id: int | None = None, person_ids: li
         select(Registration.id, Registration.person_id)
         .where(Registration.event_id == event.id, Registration.status == "invited", Registration.invited_at.is_(None))
         .order_by(Registration.id)) if pid in allowed]
-    sent, skipped = mail.deliver(job, cluster, "invitation", list(to_mail), base_url)
+    sent, skipped = deliver(job, cluster, "invitation", list(to_mail), base_url)
     session.commit()
     audit("events_invitations", cluster_id=cluster.id, object_type="events.event", object_id=event.id,
           summary=f"{sent} invitations sent for event #{event.id}", session=session)
@@ -71,18 +114,3 @@ def invite_job(job, event_id: int, segment_id: int | None = None, person_ids: li
         "no consent": len(set(wanted)) - len(consenting),
         "no e-mail address": len(consenting) - len(reachable),
     }
-
-
-def due_reminders(cluster, *, within: timedelta) -> list:
-    """Queue reminders for the cluster's open or closed events starting within ``within``."""
-    from core import db
-
-    from . import services
-
-    now = utcnow()
-    events = db.session.execute(
-        select(Event).where(Event.cluster_id == cluster.id, Event.status.in_(("open", "closed")),
-                            Event.starts_at > now, Event.starts_at <= now + within).order_by(Event.starts_at)
-    ).scalars().all()
-    jobs = [services.send_reminders(event, cluster=cluster) for event in events]
-    return [job for job in jobs if job is not None]

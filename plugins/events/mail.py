@@ -1,8 +1,11 @@
 """Mails to registrants: which kinds there are, what they say, and who gets them.
 
 Built on the core's mail service (``from core import render_mail, send_mails, ...``):
-every mail goes through the ``events.send_mails`` job, so no web request waits for an
-SMTP server; the core sends it by SMTP or writes it to the outbox.
+every mail goes through the ``events.send_mails`` job (:func:`.jobs.send_mails_job`), so
+no web request waits for an SMTP server; the core sends it by SMTP or writes it to the
+outbox.  A mail about what the request writes (a registration's confirmation, a seat
+freed) is queued *after the commit* (:func:`queue`): a request that fails writes nothing
+and mails nobody, and the job finds the registrations committed.
 
 Templates: ``templates/events/mail/<lang>/<kind>.txt``, with a ``subject`` and a
 ``body`` block, for every kind in :data:`MAIL_KINDS` and every language of the platform.
@@ -15,12 +18,13 @@ from typing import Iterator
 
 from flask import url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from core import Cluster, mail_language, mail_message, mail_urls, queue_mails, render_mail, send_mails, sign, utcnow
+from core import mail_language, mail_message, mail_urls, queue_mails, render_mail, sign
 from plugins.crm import api as crm
 
 from . import display
+from .cluster import current_cluster
 from .models import Event, Registration
 
 MAIL_KINDS = {
@@ -38,61 +42,32 @@ CONFIRM_LINK_MAX_AGE = 3 * 24 * 3600  # the double opt-in link works three days 
 
 
 # -- queueing (in the request) ------------------------------------------------------------
-def queue(kind: str, registration_ids: list[int], *, cluster, label: str | None = None):
-    """Send one kind of mail to the persons of these registrations, in the background.
+def queue(kind: str, registration_ids: list[int], *, label: str | None = None, after_commit: bool = True):
+    """Send one kind of mail to the persons of these registrations (of the current cluster), in the background.
 
-    :returns: the job (its page shows progress and failures), or None when there is nobody.
+    :param after_commit: start the job when the request (command) commits, not at all if
+        it rolls back (the default: the mail tells about what the caller writes); False
+        starts it now (reminders: nothing is written, the page shows the job).
+    :returns: the job (None with ``after_commit``, or when there is nobody).
     """
     if kind not in MAIL_KINDS or kind == "confirm":
         raise ValueError(f"unknown registration mail kind {kind!r}")
     ids = [int(i) for i in registration_ids]
     if not ids:
         return None
-    return queue_mails("events.send_mails", cluster=cluster, params={"kind": kind, "registration_ids": ids},
-                       label=label or f"{MAIL_KINDS[kind]} ({len(ids)})")
+    return queue_mails("events.send_mails", cluster=current_cluster(), params={"kind": kind, "registration_ids": ids},
+                       label=label or f"{MAIL_KINDS[kind]} ({len(ids)})", after_commit=after_commit)
 
 
-def queue_confirm_request(event: Event, *, cluster, email: str, first_name: str, last_name: str,
-                          organization: str, language: str):
-    """Mail the double opt-in link of a public registration (nothing is recorded before it is followed)."""
-    data = {"e": event.id, "m": email, "f": first_name, "l": last_name, "o": organization, "lang": language}
-    return queue_mails("events.send_mails", cluster=cluster, params={"kind": "confirm", "request": data},
-                       label=f"{MAIL_KINDS['confirm']} (1)")
+def queue_confirm_request(event: Event, *, email: str, first_name: str, last_name: str, organization: str,
+                          language: str) -> None:
+    """Mail the double opt-in link of a public registration (nothing is recorded before it is followed).
 
-
-# -- the job ------------------------------------------------------------------------------------
-def send_mails_job(job, kind: str, registration_ids: list[int] | None = None, request: dict | None = None,
-                   base_url: str = "") -> dict:
-    """``events.send_mails``: render and send one kind of mail (progress per chunk)."""
-    cluster = job.session.get(Cluster, job.cluster_id)
-    if kind == "confirm":
-        data = request or {}
-        send_mails(job, [data], lambda part: [(data, confirm_request_message(job.session, cluster, data, base_url))])
-        return {"sent": 1}
-    sent, skipped = deliver(job, cluster, kind, list(registration_ids or []), base_url)
-    return {"sent": sent, "skipped (no address)": skipped}
-
-
-def deliver(job, cluster, kind: str, ids: list[int], base: str) -> tuple[int, int]:
-    """Send one kind of mail to these registrations over one connection; return (sent, skipped).
-
-    Stamps ``invited_at`` / ``reminded_at`` for what was sent, chunk by chunk (a failed
-    batch resumes without sending twice).
+    Queued after the request commits, like every mail of a page that answers.
     """
-    with mail_urls(base):
-        return send_mails(job, ids, lambda chunk: registration_messages(job.session, cluster, kind, chunk),
-                          after_chunk=lambda done: _stamp(job.session, kind, done))
-
-
-def _stamp(session, kind: str, ids: list[int]) -> None:
-    column = {"invitation": "invited_at", "reminder": "reminded_at"}.get(kind)
-    if column and ids:
-        # end the read transaction first: on SQLite a write cannot follow a read whose
-        # snapshot went stale (the progress reports are written by another connection)
-        session.commit()
-        session.execute(update(Registration).where(Registration.id.in_(ids))
-                        .values({column: utcnow()}).execution_options(synchronize_session=False))
-        session.commit()
+    data = {"e": event.id, "m": email, "f": first_name, "l": last_name, "o": organization, "lang": language}
+    queue_mails("events.send_mails", cluster=current_cluster(), params={"kind": "confirm", "request": data},
+                label=f"{MAIL_KINDS['confirm']} (1)", after_commit=True)
 
 
 # -- building messages (inside mail_urls: links are external) ------------------------------------------
@@ -116,9 +91,8 @@ def _event_context(event: Event, cluster, language: str) -> dict:
 
 def registration_messages(session, cluster, kind: str, ids: list[int]) -> Iterator[tuple[int, EmailMessage | None]]:
     """One message per registration (None for a person without an address or erased)."""
-    rows = session.execute(
-        select(Registration, Event).join(Event, Event.id == Registration.event_id)
-        .where(Registration.id.in_(ids), Registration.cluster_id == cluster.id)
+    rows = session.execute(  # the job's session is scoped to its cluster: another cluster's id is not found
+        select(Registration, Event).join(Event, Event.id == Registration.event_id).where(Registration.id.in_(ids))
     ).all()
     persons = crm.get_persons(r.person_id for r, _ in rows)
     positions = _waitlist_positions(session, {e.id for _, e in rows}) if kind == "waitlist" else {}

@@ -1,6 +1,6 @@
 """Events tables: events, their topics and registrations.
 
-Events and registrations belong to one cluster (:class:`core.ClusterScoped`).  Persons,
+Events, their topics and registrations belong to one cluster (:class:`core.ClusterScoped`).  Persons,
 organizations and competences are the CRM's: they are referenced by table name only.
 
 The registration status machine lives here, in :data:`TRANSITIONS`, and is enforced on
@@ -174,8 +174,9 @@ class Event(ClusterScoped, Base):
         return self.title
 
 
-class EventTopic(Base):
-    """A topic of an event, from the CRM's competence vocabulary."""
+class EventTopic(ClusterScoped, Base):
+    """A topic of an event, from the CRM's competence vocabulary (its event's cluster's row:
+    scoped and purged with it)."""
 
     __tablename__ = "events_event_topic"
 

@@ -8,27 +8,27 @@ scanner that follows links never registers or cancels anyone.
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, g, render_template, request
+from flask import Response, abort, current_app, g, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from core import BadToken, ConfirmForm, can, db, mail_language, public, rate_limit, rate_setting, sign, unsign, utcnow
+from core import (
+    BadToken, ConfirmForm, can, db, get_or_404, mail_language, public, rate_limit, rate_setting, sign, unsign, utcnow,
+)
 from plugins.crm import api as crm
 
-from . import ics, mail, services
+from . import ics, mail, queries, registrations
+from .errors import EventsError
 from .forms import PublicRegistrationForm
-from .models import Registration
-from .services import EventsError
+from .models import Event, Registration
 from .views import bp
 
 
-def _visible_event(event_id: int):
+def _visible_event(event_id: int) -> Event:
     """An event the public may see: any status but draft (staff of the cluster see drafts too)."""
-    event = services.get_event(event_id, g.cluster)
-    if event is None:
-        abort(404)
+    event = get_or_404(Event, event_id)
     if event.status == "draft" and not (current_user.is_authenticated and can(current_user, "events.view")):
         abort(404)
     return event
@@ -36,13 +36,6 @@ def _visible_event(event_id: int):
 
 def _language() -> str:
     return mail_language(str(get_locale() or ""), g.cluster)
-
-
-def _seats_left(event) -> int | None:
-    if event.capacity is None:
-        return None
-    counts = services.status_counts([event.id])[event.id]
-    return max(0, event.capacity - services.seats_taken(counts))
 
 
 def _message(title: str, text: str, status: int, event=None):
@@ -72,14 +65,14 @@ def public_event(event_id: int):
                 form.email.errors = list(form.email.errors) + [
                     _("Too many registrations from here in a short time. Please try again later.")]
                 return render_template("events/public_event.html", event=event, form=form,
-                                       seats_left=_seats_left(event)), 429
-            mail.queue_confirm_request(event, cluster=g.cluster, email=form.email.data,
+                                       seats_left=queries.seats_left(event)), 429
+            mail.queue_confirm_request(event, email=form.email.data,
                                        first_name=form.first_name.data, last_name=form.last_name.data,
                                        organization=form.organization.data or "", language=_language())
             return render_template("events/public_sent.html", event=event, email=form.email.data)
         status = 400
     return render_template("events/public_event.html", event=event, form=form,
-                           seats_left=_seats_left(event)), status
+                           seats_left=queries.seats_left(event)), status
 
 
 def _read(purpose: str, token: str):
@@ -94,8 +87,6 @@ def _read(purpose: str, token: str):
 def _done(event, outcome, person_name: str):
     cancel_url = None
     if outcome.status in ("registered", "waitlisted"):
-        from flask import url_for
-
         cancel_url = url_for("events.public_cancel", token=sign("events.cancel", {"r": outcome.registration_id}))
     return render_template("events/public_done.html", event=event, outcome=outcome, name=person_name,
                            cancel_url=cancel_url)
@@ -118,34 +109,20 @@ def public_confirm(token: str):
         if not event.registration_open():
             return _message(_("Registrations are closed"), _("Registrations for this event are closed."), 409, event)
         try:
-            person_id = _find_or_create_person(data)
-            outcome = services.register(event.id, person_id, cluster=g.cluster, source="public", public=True)
-        except (ValueError, EventsError) as exc:
-            db.session.rollback()
+            outcome = registrations.confirm_public_registration(event.id, data)
+        except (ValueError, EventsError) as exc:  # a 409: the person the CRM matched or made is rolled back too
             return _message(_("Your registration could not be recorded"), str(exc), 409, event)
         return _done(event, outcome, name)
     return render_template("events/public_confirm.html", event=event, form=form, name=name, email=data["m"],
                            organization=data.get("o", ""))
 
 
-def _find_or_create_person(data: dict) -> int:
-    """Match the CRM person by e-mail or create them, in a write transaction of its own."""
-    services.begin_write_transaction()
-    person_id, _created = crm.find_or_create_person(
-        email=data["m"], first_name=data.get("f", ""), last_name=data.get("l", ""),
-        organization_name=data.get("o") or None, language=data.get("lang") or None,
-        source="events: public registration")
-    db.session.commit()
-    return person_id
-
-
-def _registration_from(purpose: str, token: str):
+def _registration_from(purpose: str, token: str) -> Registration | None:
+    """The current cluster's registration a signed link names (None: a bad link, another cluster's)."""
     data = _read(purpose, token)
     if not isinstance(data, dict) or not isinstance(data.get("r"), int):
         return None
-    return db.session.execute(
-        select(Registration).where(Registration.id == data["r"], Registration.cluster_id == g.cluster.id)
-    ).scalar_one_or_none()
+    return db.session.execute(select(Registration).where(Registration.id == data["r"])).scalar_one_or_none()
 
 
 @bp.route("/public/cancel/<token>", methods=["GET", "POST"])
@@ -169,7 +146,7 @@ def public_cancel(token: str):
         if not form.validate_on_submit():
             abort(400)
         try:
-            services.cancel(reg.id, cluster=g.cluster)
+            registrations.cancel(reg.id)
         except EventsError as exc:
             return _message(_("Nothing to cancel"), str(exc), 409, event)
         return _message(_("Registration cancelled"),
@@ -196,12 +173,12 @@ def public_accept(token: str):
         if not event.registration_open():
             return _message(_("Registrations are closed"), _("Registrations for this event are closed."), 409, event)
         try:
-            outcome = services.register(event.id, reg.person_id, cluster=g.cluster, source="invitation", public=True)
+            outcome = registrations.register(event.id, reg.person_id, source="invitation", public=True)
         except EventsError as exc:
             return _message(_("Your registration could not be recorded"), str(exc), 409, event)
         return _done(event, outcome, person.full_name)
     return render_template("events/public_accept.html", event=event, form=form, name=person.full_name, reg=reg,
-                           is_open=event.registration_open(), seats_left=_seats_left(event))
+                           is_open=event.registration_open(), seats_left=queries.seats_left(event))
 
 
 # -- iCalendar ----------------------------------------------------------------------------------------------
@@ -217,6 +194,6 @@ def event_ics(event_id: int):
 @bp.route("/feed.ics")
 @public
 def feed_ics():
-    body = ics.feed_calendar(g.cluster, ics.feed_events(g.cluster))
+    body = ics.feed_calendar(g.cluster, queries.feed_events())
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": f'inline; filename="{g.cluster.slug}-events.ics"'})

@@ -9,12 +9,13 @@ Definitions, the same on every page and in the API:
   the event's date (the price category applied at registration);
 - *companies reached*: distinct organizations of the participants.
 
-Every figure comes from a few grouped queries, whatever the number of events.
+Every figure comes from a few grouped queries, whatever the number of events, over the
+current cluster's events (the core scopes them: :func:`.cluster.current_cluster`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,8 +23,9 @@ from sqlalchemy import distinct, func, select
 
 from core import db
 
+from .cluster import current_cluster
 from .models import EVENT_KINDS, REGISTRATION_STATUSES, SEAT_STATUSES, Event, Registration
-from .services import year_bounds
+from .queries import year_bounds
 
 PARTICIPANT_STATUSES = ("registered", "attended")
 
@@ -46,13 +48,8 @@ class EventReport:
     currency: str
     attendance_rate: float | None  # attended / (attended + no-show), once check-in began
 
-    def as_dict(self) -> dict:
-        out = asdict(self)
-        out["revenue_expected"] = str(self.revenue_expected)
-        return out
 
-
-def event_report(event: Event, cluster) -> EventReport:
+def event_report(event: Event) -> EventReport:
     counts = {s: 0 for s in REGISTRATION_STATUSES}
     members = non_members = 0
     revenue = Decimal("0.00")
@@ -81,7 +78,7 @@ def event_report(event: Event, cluster) -> EventReport:
         participants=sum(counts[s] for s in PARTICIPANT_STATUSES),
         attended=counts["attended"], no_show=counts["no_show"], waitlisted=counts["waitlisted"],
         members=members, non_members=non_members, organizations=organizations,
-        revenue_expected=revenue.quantize(Decimal("0.01")), currency=cluster.currency,
+        revenue_expected=revenue.quantize(Decimal("0.01")), currency=current_cluster().currency,
         attendance_rate=round(counts["attended"] / checked, 3) if checked else None,
     )
 
@@ -113,19 +110,16 @@ class YearReport:
     member_organizations: int
     by_month: list[Line] = field(default_factory=list)
     by_kind: list[Line] = field(default_factory=list)
-    top_events: list[dict] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    top_events: list[dict] = field(default_factory=list)  # id, title, starts_at, participants
 
 
-def year_report(cluster, year: int) -> YearReport:
-    start, end = year_bounds(year, cluster)
-    tz = cluster.zone
+def year_report(year: int) -> YearReport:
+    """The current cluster's figures for a calendar year (of its time zone)."""
+    start, end = year_bounds(year)
+    tz = current_cluster().zone
     events = db.session.execute(
         select(Event.id, Event.title, Event.kind, Event.status, Event.starts_at)
-        .where(Event.cluster_id == cluster.id, Event.starts_at >= start, Event.starts_at < end,
-               Event.status != "draft")
+        .where(Event.starts_at >= start, Event.starts_at < end, Event.status != "draft")
     ).all()
     held = {e.id: e for e in events if e.status != "cancelled"}
     months = [Line(key=f"{year}-{m:02d}") for m in range(1, 13)]
@@ -137,9 +131,9 @@ def year_report(cluster, year: int) -> YearReport:
         months[e.starts_at.astimezone(tz).month - 1].events += 1
         kinds.setdefault(e.kind, Line(key=e.kind)).events += 1
     held_ids = list(held)
-    reg_filter = (Registration.cluster_id == cluster.id, Registration.event_id.in_(
-        select(Event.id).where(Event.cluster_id == cluster.id, Event.starts_at >= start, Event.starts_at < end,
-                               Event.status.notin_(("draft", "cancelled")))))
+    reg_filter = (Registration.event_id.in_(
+        select(Event.id).where(Event.starts_at >= start, Event.starts_at < end,
+                               Event.status.notin_(("draft", "cancelled")))),)
     for event_id, status, member, count in db.session.execute(
             select(Registration.event_id, Registration.status, Registration.member_price, func.count())
             .where(*reg_filter).group_by(Registration.event_id, Registration.status, Registration.member_price)):
@@ -174,19 +168,17 @@ def year_report(cluster, year: int) -> YearReport:
         attended=totals["attended"], no_show=totals["no_show"], members=members, non_members=non_members,
         persons=persons, organizations=organizations, member_organizations=member_organizations,
         by_month=months, by_kind=[line for line in kinds.values() if line.events],
-        top_events=[{"id": i, "title": held[i].title, "starts_at": held[i].starts_at.isoformat(),
+        top_events=[{"id": i, "title": held[i].title, "starts_at": held[i].starts_at,
                      "participants": per_event[i]["participants"]} for i in top],
     )
 
 
-def years_with_events(cluster) -> list[int]:
-    """The calendar years (cluster time) that have events, newest first."""
-    bounds = db.session.execute(
-        select(func.min(Event.starts_at), func.max(Event.starts_at)).where(Event.cluster_id == cluster.id)
-    ).one()
+def years_with_events() -> list[int]:
+    """The calendar years (the current cluster's time) that have events, newest first."""
+    bounds = db.session.execute(select(func.min(Event.starts_at), func.max(Event.starts_at))).one()
     if bounds[0] is None:
         return []
-    tz = cluster.zone
+    tz = current_cluster().zone
     first, last = (_aware(b).astimezone(tz).year for b in bounds)
     return list(range(last, first - 1, -1))
 

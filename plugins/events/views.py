@@ -1,24 +1,28 @@
-"""Events pages (blueprint ``events``, mounted at ``/<cluster>/events/``): thin handlers over services.
+"""Events pages (blueprint ``events``, mounted at ``/<cluster>/events/``): thin handlers.
 
-The public pages (registration, confirmation, cancellation) are in :mod:`.public`, the
-JSON API in :mod:`.apiviews`; all share the blueprints defined here.
+A page reads through :mod:`.queries`, changes through :mod:`.services` (events) and
+:mod:`.registrations` (registrations), and answers; the request commits once when the
+answer is below 400, and rolls everything back otherwise (core.database's
+``request_transaction``), so no view commits or rolls back.  The public pages
+(registration, confirmation, cancellation, iCalendar) are in :mod:`.public`, the
+check-in, PDFs and reports in :mod:`.checkin` (their routes join this blueprint), the
+JSON API in :mod:`.http_api`.
 """
 
 from __future__ import annotations
 
-
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from core import (
-    ApiBlueprint, ClusterBlueprint, ConfirmForm, Page, User, can, db, outbox_list, outbox_read, page_arg, paginate, requires,
-    safe_next, utcnow,
+    ClusterBlueprint, ConfirmForm, Page, can, db, get_or_404, outbox_list, outbox_read, page_arg, paginate, requires,
+    safe_next, user_name,
 )
 from plugins.crm import api as crm
 
-from . import display, mail, services
+from . import display, mail, queries, registrations, services
+from .errors import EventsError
 from .forms import (
     BulkRegistrationForm,
     EventForm,
@@ -37,11 +41,9 @@ from .models import (
     Event,
     Registration,
 )
-from .services import EventsError
 
 bp = ClusterBlueprint("events", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/static")
-api = ApiBlueprint("events_api", __name__)
 
 
 URL_SENTINEL = "987654321"
@@ -87,79 +89,22 @@ def _labels():
     }
 
 
-
-
-def _event_or_404(event_id: int) -> Event:
-    event = services.get_event(event_id, g.cluster)
-    if event is None:
-        abort(404)
-    return event
-
-
 def _status_code(form) -> int:
     return 400 if form.errors else 200
 
 
+def _registration_page(event: Event) -> dict:
+    return queries.registration_page(event, request.args, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
+
+
 # -- events -----------------------------------------------------------------------------------------
-EVENT_SORTS = {
-    "starts": (Event.starts_at.asc(), Event.id.asc()),
-    "-starts": (Event.starts_at.desc(), Event.id.desc()),
-    "title": (Event.title.asc(), Event.id.asc()),
-    "-title": (Event.title.desc(), Event.id.desc()),
-    "status": (Event.status.asc(), Event.starts_at.asc()),
-    "-status": (Event.status.desc(), Event.starts_at.asc()),
-}
-PERIODS = ("upcoming", "past", "all")
-
-
-def event_filters(args) -> tuple[object, dict, list[str]]:
-    """The event list's query from request arguments; unknown values are reported, not fatal."""
-    filters = {k: (args.get(k) or "").strip()[:200] for k in ("q", "status", "kind", "period", "year", "sort")}
-    errors = []
-    stmt = select(Event).where(Event.cluster_id == g.cluster.id)
-    if filters["q"]:
-        words = filters["q"].split()
-        for word in words[:5]:
-            stmt = stmt.where(Event.title.ilike(display.like_contains(word), escape="\\"))
-    if filters["status"]:
-        if filters["status"] in EVENT_STATUSES:
-            stmt = stmt.where(Event.status == filters["status"])
-        else:
-            errors.append(_("Unknown status '%(value)s'.", value=filters["status"]))
-    if filters["kind"]:
-        if filters["kind"] in EVENT_KINDS:
-            stmt = stmt.where(Event.kind == filters["kind"])
-        else:
-            errors.append(_("Unknown type '%(value)s'.", value=filters["kind"]))
-    if filters["year"]:
-        try:
-            start, end = services.year_bounds(int(filters["year"]), g.cluster)
-        except (ValueError, OverflowError):
-            errors.append(_("Not a year: '%(value)s'.", value=filters["year"]))
-        else:
-            stmt = stmt.where(Event.starts_at >= start, Event.starts_at < end)
-    period = filters["period"] or ("all" if filters["year"] or filters["q"] else "upcoming")
-    if period not in PERIODS:
-        errors.append(_("Unknown period '%(value)s'.", value=period))
-        period = "all"
-    filters["period"] = period
-    now = utcnow()
-    if period == "upcoming":
-        stmt = stmt.where(Event.ends_at >= now)
-    elif period == "past":
-        stmt = stmt.where(Event.ends_at < now)
-    sort = filters["sort"] if filters["sort"] in EVENT_SORTS else ("-starts" if period == "past" else "starts")
-    filters["sort"] = sort
-    return stmt.order_by(*EVENT_SORTS[sort]), filters, errors
-
-
 @bp.route("/")
 def index():
-    stmt, filters, errors = event_filters(request.args)
+    stmt, filters, errors = queries.event_filters(request.args)
     page = paginate(db.session, stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
-    counts = services.status_counts(e.id for e in page.items)
+    counts = queries.status_counts(e.id for e in page.items)
     return render_template("events/index.html", page=page, filters=filters, errors=errors, counts=counts,
-                           seats_taken=services.seats_taken), 400 if errors else 200
+                           seats_taken=queries.seats_taken), 400 if errors else 200
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -167,7 +112,7 @@ def index():
 def event_new():
     form = EventForm()
     if form.validate_on_submit():
-        event = services.save_event(None, form, cluster=g.cluster)
+        event = services.save_event(None, form)
         flash(_("Event “%(title)s” created as a draft; open it for registrations when ready.", title=event.title),
               "success")
         return redirect(url_for("events.event", event_id=event.id))
@@ -176,83 +121,31 @@ def event_new():
 
 @bp.route("/<int:event_id>")
 def event(event_id: int):
-    event = _event_or_404(event_id)
-    counts = services.status_counts([event.id])[event.id]
-    regs = registration_page(event, request.args)
+    event = get_or_404(Event, event_id)
+    counts = queries.status_counts([event.id])[event.id]
+    regs = _registration_page(event)
     topics = crm.competence_names(event.topic_ids)
-    organizer = _user_name(event.organizer_id)
-    return render_template("events/event.html", event=event, counts=counts, taken=services.seats_taken(counts),
+    organizer = user_name(event.organizer_id)
+    return render_template("events/event.html", event=event, counts=counts, taken=queries.seats_taken(counts),
                            topics=[topics[i] for i in event.topic_ids if i in topics], organizer=organizer,
                            action_form=ConfirmForm(), **regs), 400 if regs["errors"] else 200
 
 
-@bp.route("/<int:event_id>/registrations")
-def registrations(event_id: int):
+@bp.route("/<int:event_id>/registrations", endpoint="registrations")
+def registrations_page(event_id: int):
     """An event's registrations alone (filters, sort, pages)."""
-    event = _event_or_404(event_id)
-    regs = registration_page(event, request.args)
+    event = get_or_404(Event, event_id)
+    regs = _registration_page(event)
     return render_template("events/registrations.html", event=event, **regs), 400 if regs["errors"] else 200
-
-
-def _user_name(user_id):
-    if user_id is None:
-        return None
-    user = db.session.get(User, user_id)
-    return user.display_name if user else None
-
-
-REGISTRATION_SORTS = {
-    "registered": (Registration.registered_at.asc().nulls_last(), Registration.id.asc()),
-    "-registered": (Registration.registered_at.desc().nulls_last(), Registration.id.desc()),
-    "status": (Registration.status.asc(), Registration.registered_at.asc().nulls_last(), Registration.id.asc()),
-}
-
-
-def registration_filters(event: Event, args):
-    """An event's registrations filtered by ``status`` and ``q`` and sorted: ``(stmt, filters, errors)``."""
-    status = (args.get("status") or "").strip()
-    q = (args.get("q") or "").strip()[:200]
-    sort = args.get("sort") if args.get("sort") in REGISTRATION_SORTS else "-registered"
-    errors = []
-    stmt = select(Registration).where(Registration.event_id == event.id)
-    if status:
-        if status in REGISTRATION_STATUSES:
-            stmt = stmt.where(Registration.status == status)
-        else:
-            errors.append(_("Unknown status '%(value)s'.", value=status))
-    if q:
-        stmt = stmt.where(Registration.person_id.in_(matching_person_ids(event.id, q)))
-    return stmt.order_by(*REGISTRATION_SORTS[sort]), {"status": status, "q": q, "sort": sort}, errors
-
-
-def registration_page(event: Event, args) -> dict:
-    """One page of an event's registrations with their persons (one CRM call for the page)."""
-    stmt, filters, errors = registration_filters(event, args)
-    page = paginate(db.session, stmt, page=page_arg(), per_page=current_app.config["PAGE_SIZE"])
-    persons = crm.get_persons(r.person_id for r in page.items)
-    orgs = crm.organization_names(r.organization_id for r in page.items)
-    return {"regs": page, "persons": persons, "orgs": orgs, "reg_filters": filters, "errors": errors}
-
-
-def matching_person_ids(event_id: int, query: str) -> list[int]:
-    """The event's persons whose name, e-mail or organization contains every word of ``query``."""
-    ids = db.session.execute(select(Registration.person_id).where(Registration.event_id == event_id)).scalars().all()
-    words = display.fold(query).split()
-    out = []
-    for pid, person in crm.get_persons(ids).items():
-        text = display.fold(f"{person.full_name} {person.email} {person.organization_name}")
-        if all(w in text for w in words):
-            out.append(pid)
-    return out
 
 
 @bp.route("/<int:event_id>/edit", methods=["GET", "POST"])
 @requires("events.manage")
 def event_edit(event_id: int):
-    event = _event_or_404(event_id)
+    event = get_or_404(Event, event_id)
     form = EventForm(obj=event)
     if form.validate_on_submit():
-        services.save_event(event, form, cluster=g.cluster)
+        services.save_event(event, form)
         flash(_("Event saved."), "success")
         return redirect(url_for("events.event", event_id=event.id))
     return render_template("events/event_form.html", form=form, event=event), _status_code(form)
@@ -261,15 +154,14 @@ def event_edit(event_id: int):
 @bp.route("/<int:event_id>/status", methods=["POST"])
 @requires("events.manage")
 def event_status(event_id: int):
-    event = _event_or_404(event_id)
+    event = get_or_404(Event, event_id)
     form = EventStatusForm()
     if not form.validate_on_submit():
         flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(url_for("events.event", event_id=event.id)), 303
     try:
-        services.change_event_status(event, form.status.data, cluster=g.cluster)
+        event = services.change_event_status(event, form.status.data)
     except EventsError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("events.event", event_id=event.id)), 303
     flash(_("The event is now %(status)s.", status=EVENT_STATUSES[event.status].lower()), "success")
@@ -281,13 +173,12 @@ def event_status(event_id: int):
 @bp.route("/<int:event_id>/delete", methods=["POST"])
 @requires("events.delete")
 def event_delete(event_id: int):
-    event = _event_or_404(event_id)
+    event = get_or_404(Event, event_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
         services.delete_event(event)
     except EventsError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("events.event", event_id=event_id)), 303
     flash(_("Event deleted."), "success")
@@ -299,15 +190,15 @@ def event_delete(event_id: int):
 @requires("events.manage")
 def register(event_id: int):
     """Find a CRM person and register them."""
-    event = _event_or_404(event_id)
+    event = get_or_404(Event, event_id)
     form = RegistrationForm()
     q = (request.args.get("q") or "").strip()[:200]
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                out = services.register(event.id, form.person_id.data, cluster=g.cluster, source="staff",
-                                        organization_id=form.organization_id.data, notify=not form.no_mail.data)
+                out = registrations.register(event.id, form.person_id.data, source="staff",
+                                             organization_id=form.organization_id.data, notify=not form.no_mail.data)
             except EventsError as exc:
                 form.person_id.errors = [str(exc)]
                 status = 409
@@ -327,12 +218,7 @@ def register(event_id: int):
 
 
 def _register_page(event: Event, form, bulk_form, q: str, status: int):
-    found = crm.search_persons(q, limit=25) if q else []
-    already = {}
-    if found:
-        already = dict(db.session.execute(
-            select(Registration.person_id, Registration.status)
-            .where(Registration.event_id == event.id, Registration.person_id.in_([p.id for p in found]))).all())
+    found, already = queries.candidates(event, q, limit=25)
     return render_template("events/register.html", event=event, form=form, bulk_form=bulk_form, q=q, found=found,
                            already=already), status
 
@@ -341,13 +227,13 @@ def _register_page(event: Event, form, bulk_form, q: str, status: int):
 @requires("events.manage")
 def register_many(event_id: int):
     """Register several persons at once (ticked in the search results, or a list of ids): all or none."""
-    event = _event_or_404(event_id)
+    event = get_or_404(Event, event_id)
     bulk_form = BulkRegistrationForm()
     status = 400
     if bulk_form.validate_on_submit():
         try:
-            outcomes = services.register_many(event.id, bulk_form.person_ids.data, cluster=g.cluster, source="staff",
-                                              notify=not bulk_form.no_mail.data)
+            outcomes = registrations.register_many(event.id, bulk_form.person_ids.data, source="staff",
+                                                   notify=not bulk_form.no_mail.data)
         except EventsError as exc:
             bulk_form.person_ids.errors = [str(exc)]
             status = 409
@@ -367,17 +253,13 @@ def register_many(event_id: int):
 @requires("events.manage")
 def registration_status(registration_id: int):
     form = RegistrationStatusForm()
-    reg = db.session.execute(
-        select(Registration).where(Registration.id == registration_id, Registration.cluster_id == g.cluster.id)
-    ).scalar_one_or_none()
-    if reg is None:
-        abort(404)
+    reg = get_or_404(Registration, registration_id)
     back = safe_next(request.values.get("next"), url_for("events.event", event_id=reg.event_id))
     if not form.validate_on_submit():
         flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(back), 303
     try:
-        out = services.change_status(reg.id, form.status.data, cluster=g.cluster, notify=not form.no_mail.data)
+        out = registrations.change_status(reg.id, form.status.data, notify=not form.no_mail.data)
     except EventsError as exc:
         flash(str(exc), "error")
         return redirect(back), 303
@@ -392,15 +274,14 @@ def registration_status(registration_id: int):
 @requires("events.manage")
 def invite(event_id: int):
     """Invite a CRM segment or hand-picked persons (in the background; consent respected)."""
-    event = _event_or_404(event_id)
+    event = get_or_404(Event, event_id)
     form = InvitationForm()
     q = (request.args.get("q") or "").strip()[:200]
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
             try:
-                job = services.invite(event, cluster=g.cluster, segment_id=form.segment_id.data,
-                                      person_ids=form.person_ids.data)
+                job = services.invite(event, segment_id=form.segment_id.data, person_ids=form.person_ids.data)
             except EventsError as exc:
                 form.segment_id.errors = [str(exc)]
                 status = 409
@@ -409,13 +290,8 @@ def invite(event_id: int):
                 return redirect(url_for("core.job", job_id=job.id))
         else:
             status = 400
-    found = crm.search_persons(q, limit=50) if q else []
+    found, already = queries.candidates(event, q, limit=50)
     consenting = crm.consenting_person_ids([p.id for p in found], "event_invitations") if found else set()
-    already = {}
-    if found:
-        already = dict(db.session.execute(
-            select(Registration.person_id, Registration.status)
-            .where(Registration.event_id == event.id, Registration.person_id.in_([p.id for p in found]))).all())
     return render_template("events/invite.html", event=event, form=form, q=q, found=found, consenting=consenting,
                            already=already), status
 
@@ -423,11 +299,11 @@ def invite(event_id: int):
 @bp.route("/<int:event_id>/remind", methods=["POST"])
 @requires("events.manage")
 def remind(event_id: int):
-    event = _event_or_404(event_id)
+    event = get_or_404(Event, event_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        job = services.send_reminders(event, cluster=g.cluster)
+        job = services.send_reminders(event)
     except EventsError as exc:
         flash(str(exc), "error")
         return redirect(url_for("events.event", event_id=event.id)), 303

@@ -9,7 +9,8 @@ import threading
 import pytest
 from sqlalchemy import select, text
 
-from core import db, new_api_token
+from core import db
+from core.testing import new_api_token
 from plugins.crm.importing import import_file
 from plugins.crm.models import Organization
 from plugins.crm.hierarchy import hierarchy_loops

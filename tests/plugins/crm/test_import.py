@@ -223,7 +223,7 @@ def test_web_import_checks_then_imports(app, factory, cluster):
 
 
 def test_import_through_the_api_with_a_mapping(app, factory, cluster):
-    from core import new_api_token
+    from core.testing import new_api_token
 
     manager = factory.user("api@example.org", "manager", cluster)
     token = new_api_token(manager)

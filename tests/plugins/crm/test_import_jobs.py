@@ -102,7 +102,7 @@ def test_import_now_twice_makes_one_job(app, manager_client, no_worker):
 
 
 def test_import_now_twice_through_the_api_returns_the_same_job(app, factory, cluster):
-    from core import new_api_token
+    from core.testing import new_api_token
 
     token = new_api_token(factory.user("api@example.org", "manager", cluster))
     db.session.commit()

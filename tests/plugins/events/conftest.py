@@ -3,10 +3,15 @@
 CRM records are made through ``plugins.crm.api`` where it offers a way; memberships
 and consent records (which the api does not write) through the CRM's models, in
 this one place.
+
+The events operations act for the current cluster and never commit, as in a request;
+a test runs them ``with acting_as(cluster):``, which scopes the session to the cluster
+and commits at the end (the mails they queue go out then), or rolls back on an error.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -16,6 +21,19 @@ import pytest
 from core import db
 from plugins.crm import api as crm
 from plugins.events.models import Event, Registration
+
+
+@contextmanager
+def acting_as(cluster):
+    """Run events operations as a request of ``cluster`` runs them: scoped to it, committed at
+    the end of the block (mails queued after the commit go out then), rolled back on an error."""
+    try:
+        with db.for_cluster(cluster.id):
+            yield
+    except BaseException:
+        db.session.rollback()
+        raise
+    db.session.commit()
 
 
 def aware(*args) -> datetime:

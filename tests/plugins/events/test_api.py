@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from core import db, utcnow
 from core.auth import new_api_token
-from plugins.events import services
+from plugins.events import registrations
 from plugins.events.models import Event
 
-from .conftest import statuses
+from .conftest import acting_as, statuses
 
 EVENT = {
     "title": "Lean management workshop",
@@ -105,7 +105,8 @@ def test_list_events_with_counts_and_filters(app, cluster, api, ev):
     a = ev.event("Alpha event", capacity=5)
     ev.event("Beta event", starts_at=utcnow() + timedelta(days=50))
     ev.event("Gamma past", starts_at=utcnow() - timedelta(days=50), status="done")
-    services.register(a.id, ev.person(), cluster=cluster, notify=False)
+    with acting_as(cluster):
+        registrations.register(a.id, ev.person(), notify=False)
     r = api.get("/events")
     assert r.status_code == 200
     assert [e["title"] for e in r.json["items"]] == ["Alpha event", "Beta event"] and r.json["total"] == 2
@@ -172,7 +173,8 @@ def test_event_status_and_delete(app, cluster, api, ev, factory):
     token = new_api_token(manager)
     db.session.commit()
     headers = {"Authorization": f"Bearer {token}"}
-    services.register(event.id, ev.person(), cluster=cluster, notify=False)
+    with acting_as(cluster):
+        registrations.register(event.id, ev.person(), notify=False)
     r = api.delete(f"/events/{event.id}", headers=headers)
     assert r.status_code == 409 and "registrations" in r.json["errors"]["_"][0]
     empty = ev.event(status="draft", title="Empty")
@@ -198,7 +200,8 @@ def test_reports_api(app, cluster, api, ev):
     member = ev.person(organization="Member Corp")
     ev.membership(_org(member))
     for pid in [member, *ev.persons(2, organization="Other Co")]:
-        services.register(event.id, pid, cluster=cluster, notify=False)
+        with acting_as(cluster):
+            registrations.register(event.id, pid, notify=False)
     r = api.get(f"/events/{event.id}/report")
     assert r.status_code == 200
     assert r.json["registrations"] == 3 and r.json["members"] == 1 and r.json["non_members"] == 2

@@ -1,4 +1,4 @@
-"""Registering a list of persons at once: ``services.register_many``, the staff page, the API."""
+"""Registering a list of persons at once: ``registrations.register_many``, the staff page, the API."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from core import db, utcnow
 from core.auth import new_api_token
 from plugins.crm import api as crm
-from plugins.events import services
+from plugins.events import registrations
+from plugins.events.errors import EventsError
 from plugins.events.models import Registration
-from plugins.events.services import EventsError
 
-from .conftest import statuses
+from .conftest import acting_as, statuses
 
 
 def crm_org(person_id: int) -> int:
@@ -30,13 +30,15 @@ def test_seats_in_list_order_the_rest_waitlisted(app, cluster, ev, outbox):
     event = ev.event(capacity=3)
     pids = ev.persons(5)
     order = [pids[4], pids[2], pids[0], pids[3], pids[1]]
-    outcomes = services.register_many(event.id, order, cluster=cluster)
+    with acting_as(cluster):
+        outcomes = registrations.register_many(event.id, order)
     assert [o.person_id for o in outcomes] == order
     assert [o.status for o in outcomes] == ["registered"] * 3 + ["waitlisted"] * 2
     assert all(o.previous is None and o.changed for o in outcomes)
     assert statuses(event.id) == {"registered": 3, "waitlisted": 2}
     # the waitlist keeps the list order: a freed seat goes to the first waitlisted
-    out = services.cancel(outcomes[0].registration_id, cluster=cluster)
+    with acting_as(cluster):
+        out = registrations.cancel(outcomes[0].registration_id)
     assert out.promoted == (outcomes[3].registration_id,)
     assert len(outbox.mails("confirmation")) == 3 and len(outbox.mails("waitlist")) == 2
 
@@ -46,7 +48,8 @@ def test_member_and_non_member_prices(app, cluster, ev):
     member = ev.person(organization="Member Works")
     other = ev.person(organization="Outsider Ltd")
     ev.membership(crm_org(member), start=date(2000, 1, 1))
-    outcomes = services.register_many(event.id, [member, other], cluster=cluster, notify=False)
+    with acting_as(cluster):
+        outcomes = registrations.register_many(event.id, [member, other], notify=False)
     regs = {r.person_id: r for r in db.session.execute(
         select(Registration).where(Registration.id.in_([o.registration_id for o in outcomes]))
         .execution_options(populate_existing=True)).scalars()}
@@ -57,12 +60,13 @@ def test_member_and_non_member_prices(app, cluster, ev):
 def test_duplicates_and_already_registered(app, cluster, ev, outbox):
     event = ev.event(capacity=2)
     a, b, c = ev.persons(3)
-    first = services.register(event.id, a, cluster=cluster, notify=False)
-    cancelled = services.register(event.id, c, cluster=cluster, notify=False)
-    services.cancel(cancelled.registration_id, cluster=cluster, notify=False)
-    outcomes = services.register_many(event.id, [a, b, b, a, c], cluster=cluster)
+    with acting_as(cluster):
+        first = registrations.register(event.id, a, notify=False)
+        cancelled = registrations.register(event.id, c, notify=False)
+        registrations.cancel(cancelled.registration_id, notify=False)
+        outcomes = registrations.register_many(event.id, [a, b, b, a, c])
     assert [o.person_id for o in outcomes] == [a, b, c]
-    assert outcomes[0] == services.Outcome(first.registration_id, a, "registered", "registered")
+    assert outcomes[0] == registrations.Outcome(first.registration_id, a, "registered", "registered")
     assert not outcomes[0].changed
     assert outcomes[1].status == "registered" and outcomes[1].previous is None
     # a cancelled registration is reused; the seats are gone, so it is waitlisted
@@ -77,7 +81,8 @@ def test_unknown_or_erased_person_refuses_the_whole_list(app, cluster, ev):
     a, b = ev.persons(2)
     ev.erase(b)
     with pytest.raises(EventsError) as err:
-        services.register_many(event.id, [a, b, 999999], cluster=cluster)
+        with acting_as(cluster):
+            registrations.register_many(event.id, [a, b, 999999])
     assert f"#{b}" in str(err.value) and "#999999" in str(err.value) and err.value.field == "person_ids"
     assert n_registrations() == 0
 
@@ -86,27 +91,34 @@ def test_cancelled_event_refused_nothing_written(app, cluster, ev):
     event = ev.event(status="cancelled")
     pids = ev.persons(3)
     with pytest.raises(EventsError):
-        services.register_many(event.id, pids, cluster=cluster)
+        with acting_as(cluster):
+            registrations.register_many(event.id, pids)
     assert n_registrations() == 0
     with pytest.raises(EventsError):
-        services.register_many(424242, pids, cluster=cluster)
+        with acting_as(cluster):
+            registrations.register_many(424242, pids)
 
 
 def test_mark_attended(app, cluster, ev):
     event = ev.event(starts_at=utcnow().replace(microsecond=0) - timedelta(hours=1))
     a, b, c = ev.persons(3)
-    outs = services.register_many(event.id, [a, b, c], cluster=cluster, notify=False)
-    services.cancel(outs[2].registration_id, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        outs = registrations.register_many(event.id, [a, b, c], notify=False)
+        registrations.cancel(outs[2].registration_id, notify=False)
     with pytest.raises(EventsError):  # a cancelled person cannot be checked in: nothing changes
-        services.mark_attended(event.id, [o.registration_id for o in outs], cluster=cluster)
+        with acting_as(cluster):
+            registrations.mark_attended(event.id, [o.registration_id for o in outs])
     assert statuses(event.id) == {"registered": 2, "cancelled": 1}
-    done = services.mark_attended(event.id, [outs[0].registration_id, outs[1].registration_id], cluster=cluster)
+    with acting_as(cluster):
+        done = registrations.mark_attended(event.id, [outs[0].registration_id, outs[1].registration_id])
     assert [o.status for o in done] == ["attended", "attended"]
     assert statuses(event.id) == {"attended": 2, "cancelled": 1}
     future = ev.event(title="Later")
-    reg = services.register(future.id, a, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        reg = registrations.register(future.id, a, notify=False)
     with pytest.raises(EventsError):
-        services.mark_attended(future.id, [reg.registration_id], cluster=cluster)
+        with acting_as(cluster):
+            registrations.mark_attended(future.id, [reg.registration_id])
 
 
 # -- the staff page ----------------------------------------------------------------------------------------

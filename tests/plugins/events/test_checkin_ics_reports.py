@@ -8,10 +8,10 @@ import pytest
 from icalendar import Calendar
 
 from core import db, utcnow
-from plugins.events import services
+from plugins.events import registrations
 from plugins.events.models import Registration
 
-from .conftest import statuses
+from .conftest import acting_as, statuses
 
 
 @pytest.fixture
@@ -20,7 +20,8 @@ def today_event(cluster, ev):
     event = ev.event("Door test", starts_at=utcnow() - timedelta(hours=1), capacity=10)
     people = [ev.person("Ana", "Zapata", organization="Zapata SA"), ev.person("Bea", "Alonso"),
               ev.person("Ciro", "Müller", organization="Müller GmbH")]
-    regs = [services.register(event.id, pid, cluster=cluster, notify=False).registration_id for pid in people]
+    with acting_as(cluster):
+        regs = [registrations.register(event.id, pid, notify=False).registration_id for pid in people]
     return event, regs
 
 
@@ -71,7 +72,8 @@ def test_checkin_bad_input(app, cluster, staff_client, today_event, other_cluste
                              data={"status": "attended"}).status_code == 404
     assert staff_client.post(f"/alpha/events/{event.id}/checkin/999999", data={"status": "attended"}).status_code == 404
     future = ev.event("Future", starts_at=utcnow() + timedelta(days=5))
-    fut_reg = services.register(future.id, ev.person(), cluster=cluster, notify=False).registration_id
+    with acting_as(cluster):
+        fut_reg = registrations.register(future.id, ev.person(), notify=False).registration_id
     r = staff_client.post(f"/alpha/events/{future.id}/checkin/{fut_reg}", data={"status": "attended"},
                           follow_redirects=True)
     assert "Check-in opens the day before" in r.get_data(as_text=True)
@@ -89,8 +91,8 @@ def test_viewer_cannot_check_in(app, cluster, viewer, today_event):
 
 def test_attendee_list_and_badges_pdf(app, cluster, staff_client, today_event, ev):
     event, regs = today_event
-    services.register(event.id, ev.person("Łukasz", "Żółć", organization="Zakłady Ćma"), cluster=cluster,
-                      notify=False)
+    with acting_as(cluster):
+        registrations.register(event.id, ev.person("Łukasz", "Żółć", organization="Zakłady Ćma"), notify=False)
     for name in ("attendees", "badges"):
         r = staff_client.get(f"/alpha/events/{event.id}/{name}.pdf")
         assert r.status_code == 200 and r.mimetype == "application/pdf"
@@ -163,13 +165,15 @@ def test_event_report(app, cluster, staff_client, ev):
     member = ev.person(organization="Member One")
     ev.membership(_org(member))
     people = [member, *ev.persons(3, organization="Outsider")]
-    regs = [services.register(event.id, pid, cluster=cluster, notify=False).registration_id for pid in people]
-    services.change_status(regs[0], "attended", cluster=cluster, notify=False)
-    services.mark_no_shows(event.id, cluster=cluster)
+    with acting_as(cluster):
+        regs = [registrations.register(event.id, pid, notify=False).registration_id for pid in people]
+        registrations.change_status(regs[0], "attended", notify=False)
+        registrations.mark_no_shows(event.id)
     from plugins.events import reports
 
     db.session.expire_all()
-    report = reports.event_report(event, cluster)
+    with acting_as(cluster):
+        report = reports.event_report(event)
     assert (report.registrations, report.attended, report.no_show, report.waitlisted) == (3, 1, 2, 1)
     assert (report.participants, report.members, report.non_members) == (1, 1, 0)
     assert report.attendance_rate == pytest.approx(1 / 3, abs=0.001)
@@ -201,9 +205,11 @@ def test_year_report(app, cluster, staff_client, ev):
     # 23:30 UTC on 31 December is already 2026 in Paris: not counted in 2025
     ev.event("New year's eve party", starts_at=datetime(2025, 12, 31, 23, 30, tzinfo=timezone.utc), status="done")
     for pid in [member_org_person, *others]:
-        services.register(jan.id, pid, cluster=cluster, notify=False)
-    services.register(mar.id, member_org_person, cluster=cluster, notify=False)
-    r = reports.year_report(cluster, 2025)
+        with acting_as(cluster):
+            registrations.register(jan.id, pid, notify=False)
+    with acting_as(cluster):
+        registrations.register(mar.id, member_org_person, notify=False)
+        r = reports.year_report(2025)
     assert (r.events, r.cancelled_events) == (2, 1)
     assert (r.participants, r.members, r.non_members) == (5, 2, 3)
     assert (r.persons, r.organizations, r.member_organizations) == (4, 2, 1)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
-from core import Manifest, db, hookimpl, hookspec, utcnow
-from core.testing import installed_plugins, make_test_app
+from core import db, utcnow
+from core.testing import Factory, installed_plugins, make_test_app
 from plugins.events import api as events_api
-from plugins.events import services
+from plugins.events import registrations, services
+from plugins.events.models import Event
+
+from .conftest import acting_as
 
 
 def org_of(person_id):
@@ -24,9 +25,11 @@ def org_of(person_id):
 def test_registrations_on_crm_timelines(app, cluster, other_cluster, staff_client, ev):
     pid = ev.person("Hugo", "Lambert", organization="Lambert Industrie")
     event = ev.event("Additive manufacturing day")
-    services.register(event.id, pid, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        registrations.register(event.id, pid, notify=False)
     theirs = ev.event("Their secret event", cluster=other_cluster)
-    services.register(theirs.id, pid, cluster=other_cluster, notify=False)
+    with acting_as(other_cluster):
+        registrations.register(theirs.id, pid, notify=False)
     person_page = staff_client.get(f"/alpha/crm/persons/{pid}").get_data(as_text=True)
     assert "Additive manufacturing day" in person_page and "Their secret event" not in person_page
     org_page = staff_client.get(f"/alpha/crm/organizations/{org_of(pid)}").get_data(as_text=True)
@@ -39,7 +42,8 @@ def test_timeline_hook_answers(app, cluster, ev):
     pid = ev.person()
     old = ev.event("Older", starts_at=utcnow() - timedelta(days=30), status="closed")
     new = ev.event("Newer", status="cancelled")
-    services.register(old.id, pid, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        registrations.register(old.id, pid, notify=False)
     from plugins.events.models import Registration
 
     db.session.add(Registration(event_id=new.id, person_id=pid, cluster_id=cluster.id, status="invited"))
@@ -65,14 +69,15 @@ def test_billable_items(app, cluster, ev):
     cancelled = ev.event("Cancelled", non_member_price="50",
                          starts_at=datetime(2026, 1, 22, 9, tzinfo=timezone.utc), status="closed")
     free = ev.event("Free one", starts_at=datetime(2026, 1, 23, 9, tzinfo=timezone.utc), status="closed")
-    a = services.register(jan.id, member, cluster=cluster, notify=False)
-    b = services.register(jan.id, guest, cluster=cluster, notify=False)
-    c = services.register(jan.id, free_person, cluster=cluster, notify=False)
-    services.cancel(c.registration_id, cluster=cluster, notify=False)  # cancelled: not billed
-    services.register(feb.id, guest, cluster=cluster, notify=False)
-    services.register(cancelled.id, guest, cluster=cluster, notify=False)
-    services.change_event_status(services.get_event(cancelled.id, cluster), "cancelled", cluster=cluster)
-    services.register(free.id, guest, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        a = registrations.register(jan.id, member, notify=False)
+        b = registrations.register(jan.id, guest, notify=False)
+        c = registrations.register(jan.id, free_person, notify=False)
+        registrations.cancel(c.registration_id, notify=False)  # cancelled: not billed
+        registrations.register(feb.id, guest, notify=False)
+        registrations.register(cancelled.id, guest, notify=False)
+        services.change_event_status(db.session.get(Event, cancelled.id), "cancelled")
+        registrations.register(free.id, guest, notify=False)
     items = events_api.billable_items(cluster, date(2026, 1, 1), date(2026, 1, 31))
     assert [(i["source_id"], i["amount"], i["member_price"]) for i in items] == [
         (f"registration:{a.registration_id}", Decimal("40.00"), True),
@@ -86,50 +91,32 @@ def test_billable_items(app, cluster, ev):
     assert events_api.billable_items(cluster, date(2026, 3, 1), date(2026, 3, 31)) == []
 
 
-def test_events_load_and_work_without_billing(app, cluster, staff_client):
+def _without_billing():
+    return [ep for ep in installed_plugins() if ep.name != "billing"]
+
+
+def test_events_load_and_work_without_billing(build_app):
+    app = build_app(*_without_billing())
     host = app.extensions["grappe.host"]
     assert host.get("events") is not None and host.get("billing") is None
-    assert staff_client.get("/alpha/events/").status_code == 200
+    f = Factory(app)
+    cluster = f.cluster("alpha", modules=("crm", "events"))
+    staff = f.user("staff@example.org", "staff", cluster)
+    assert app.test_client(user=staff).get("/alpha/events/").status_code == 200
     # the implementation waits, unspecified, for a billing plugin to declare the hook
     hook = getattr(host.hook, "billing_billable_items", None)
     assert hook is None or hook.spec is None
 
 
-# -- a throwaway billing plugin that declares the hook, as billing will ----------------
-@hookspec
-def billing_billable_items(cluster, since, until):
-    """Return what to invoice for a cluster over a period: a list of plain dicts (billing's spec)."""
-
-
-BILLING_SPECS = types.ModuleType("fake_billing_hookspecs")  # what billing's hookspecs module will hold
-BILLING_SPECS.billing_billable_items = billing_billable_items
-
-
-def _fake_billing():
-    mod = types.ModuleType("fakeplugin_billing_events_test")
-    mod.manifest = Manifest(name="fakebilling", version="0.1", label="Fake billing")
-
-    @hookimpl
-    def grappe_addhooks(pluginmanager):
-        pluginmanager.add_hookspecs(BILLING_SPECS)
-
-    mod.grappe_addhooks = grappe_addhooks
-    sys.modules[mod.__name__] = mod
-    return mod
-
-
-FAKE_BILLING = _fake_billing()
-
-
-@pytest.mark.extra_plugins(FAKE_BILLING)
 def test_billing_hook_answers_when_billing_declares_it(app, cluster, ev, factory):
     host = app.extensions["grappe.host"]
-    assert host.get("fakebilling") is not None and host.get("events") is not None
+    assert host.get("billing") is not None and host.get("events") is not None
     assert host.hook.billing_billable_items.spec is not None
     pid = ev.person("Bo", "Buyer")
     event = ev.event("Paid day", non_member_price="75", starts_at=datetime(2026, 5, 5, 9, tzinfo=timezone.utc))
-    out = services.register(event.id, pid, cluster=cluster, notify=False)
-    enabled = {"crm", "events", "fakebilling"}
+    with acting_as(cluster):
+        out = registrations.register(event.id, pid, notify=False)
+    enabled = {"crm", "events", "billing"}
     results = host.hook_for(enabled).billing_billable_items(cluster=cluster, since=date(2026, 5, 1),
                                                            until=date(2026, 5, 31))
     assert results == [[{
@@ -137,14 +124,14 @@ def test_billing_hook_answers_when_billing_declares_it(app, cluster, ev, factory
         "person_id": pid, "description": "Paid day (2026-05-05): Bo Buyer", "amount": Decimal("75.00"),
         "currency": "EUR", "date": date(2026, 5, 5), "member_price": False}]]
     # a cluster without events: the events plugin is not asked
-    assert host.hook_for({"crm", "fakebilling"}).billing_billable_items(
+    assert host.hook_for({"crm", "billing"}).billing_billable_items(
         cluster=cluster, since=date(2026, 5, 1), until=date(2026, 5, 31)) == []
 
 
 def test_the_hook_is_checked_against_billings_spec(_schema, instance_path):
     """Loaded with billing's spec in place, a wrong signature would break events at start-up: it does not."""
-    app = make_test_app(_schema, instance_path, plugins=[*installed_plugins(), FAKE_BILLING])
+    app = make_test_app(_schema, instance_path, plugins=installed_plugins())
     host = app.extensions["grappe.host"]
-    assert not [i for i in host.broken() if i.name in ("events", "fakebilling", "crm")]
+    assert not [i for i in host.broken() if i.name in ("events", "billing", "crm")]
     impls = host.hook.billing_billable_items.get_hookimpls()
     assert [i.plugin_name for i in impls] == ["events"]

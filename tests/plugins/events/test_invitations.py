@@ -12,10 +12,10 @@ from core.jobs import execute
 from core.mail import outbox_folder
 from core.models import Job
 from core.testing import Factory, make_test_app, truncate_all
-from plugins.events import services
+from plugins.events import registrations
 from plugins.events.models import Registration
 
-from .conftest import statuses
+from .conftest import acting_as, statuses
 
 
 def segment(cluster, name="Members", **filters) -> int:
@@ -42,7 +42,8 @@ def test_invite_hand_picked_persons_respecting_consent(app, cluster, staff_clien
     erased = ev.person("Gone", "Person", email="gone@example.org")
     ev.erase(erased)
     already = ev.person("Already", "There", email="there@example.org")
-    services.register(event.id, already, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        registrations.register(event.id, already, notify=False)
     r = staff_client.post(f"/alpha/events/{event.id}/invite",
                           data={"person_ids": [ok_fr, ok_en, withdrawn, erased, already]})
     assert r.status_code == 302 and "/alpha/jobs/" in r.headers["Location"]

@@ -12,10 +12,10 @@ from core import db, sign, utcnow
 from core.ratelimit import RateHit
 from core.testing import free_port
 from plugins.crm import api as crm
-from plugins.events import services
+from plugins.events import registrations
 from plugins.events.models import Registration
 
-from .conftest import statuses
+from .conftest import acting_as, statuses
 
 FORM = {"first_name": "Léa", "last_name": "Fontaine", "email": "Lea.Fontaine@Example.org",
         "organization": "Fontaine Composites"}
@@ -92,7 +92,8 @@ def test_an_existing_crm_person_is_matched_by_email(app, cluster, ev, outbox):
 
 def test_full_event_waitlists_and_tells(app, cluster, ev, outbox):
     event = ev.event(capacity=1)
-    services.register(event.id, ev.person(), cluster=cluster, notify=False)
+    with acting_as(cluster):
+        registrations.register(event.id, ev.person(), notify=False)
     client = app.test_client()
     page = client.get(f"/alpha/events/public/{event.id}").get_data(as_text=True)
     assert "The event is full" in page
@@ -197,8 +198,9 @@ def test_bad_and_expired_confirm_links(app, cluster, ev, monkeypatch):
 
 def test_cancel_link_cancels_and_promotes(app, cluster, ev, outbox):
     event = ev.event(capacity=1)
-    first = services.register(event.id, ev.person(email="first@example.org"), cluster=cluster)
-    services.register(event.id, ev.person(email="second@example.org"), cluster=cluster, notify=False)
+    with acting_as(cluster):
+        first = registrations.register(event.id, ev.person(email="first@example.org"))
+        registrations.register(event.id, ev.person(email="second@example.org"), notify=False)
     url = path_of(link_in(outbox.mails("confirmation")[0], "/public/cancel/"))
     client = app.test_client()
     page = client.get(url)
@@ -216,7 +218,8 @@ def test_cancel_link_cancels_and_promotes(app, cluster, ev, outbox):
 
 def test_cancel_link_of_another_cluster_does_not_work(app, cluster, other_cluster, ev):
     theirs = ev.event(cluster=other_cluster)
-    out = services.register(theirs.id, ev.person(), cluster=other_cluster, notify=False)
+    with acting_as(other_cluster):
+        out = registrations.register(theirs.id, ev.person(), notify=False)
     token = sign("events.cancel", {"r": out.registration_id})
     assert app.test_client().post(f"/alpha/events/public/cancel/{token}").status_code == 404
     assert statuses(theirs.id) == {"registered": 1}

@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from core import db, utcnow
 from core.models import Cluster
-from plugins.events import services
+from plugins.events import registrations, seats
+from plugins.events.errors import EventsError
 from plugins.events.models import TRANSITIONS, Registration, TransitionError, can_transition
-from plugins.events.services import EventsError
 
-from .conftest import statuses
+from .conftest import acting_as, statuses
 
 
 def test_status_machine_is_enforced_on_the_model(app, cluster, ev):
@@ -51,8 +51,9 @@ def test_register_member_and_non_member_prices(app, cluster, ev):
     member = ev.person(email="m@member.example", organization="Member Corp")
     other = ev.person(email="o@other.example", organization="Other Corp")
     ev.membership(crm_org(member), start=date(2000, 1, 1))
-    a = services.register(event.id, member, cluster=cluster, notify=False)
-    b = services.register(event.id, other, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        a = registrations.register(event.id, member, notify=False)
+        b = registrations.register(event.id, other, notify=False)
     ra, rb = db.session.get(Registration, a.registration_id), db.session.get(Registration, b.registration_id)
     assert (ra.status, ra.member_price, ra.price) == ("registered", True, Decimal("40.00"))
     assert (rb.status, rb.member_price, rb.price) == ("registered", False, Decimal("90.50"))
@@ -64,7 +65,8 @@ def test_membership_is_judged_on_the_event_date(app, cluster, ev):
     event = ev.event(member_price="10", non_member_price="20", starts_at=starts)
     pid = ev.person(organization="Lapsing Ltd")
     ev.membership(crm_org(pid), start=date(2000, 1, 1), end=(starts - timedelta(days=5)).date())
-    out = services.register(event.id, pid, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        out = registrations.register(event.id, pid, notify=False)
     reg = db.session.get(Registration, out.registration_id)
     assert reg.member_price is False and reg.price == Decimal("20.00")
 
@@ -73,7 +75,8 @@ def test_member_of_another_cluster_pays_the_non_member_price(app, cluster, other
     event = ev.event(member_price="10", non_member_price="20")
     pid = ev.person(organization="Elsewhere SA")
     ev.membership(crm_org(pid), cluster=other_cluster)
-    out = services.register(event.id, pid, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        out = registrations.register(event.id, pid, notify=False)
     assert db.session.get(Registration, out.registration_id).price == Decimal("20.00")
 
 
@@ -86,18 +89,23 @@ def crm_org(person_id: int) -> int:
 def test_capacity_waitlist_and_promotion_on_cancel(app, cluster, ev):
     event = ev.event(capacity=2)
     p = ev.persons(4)
-    outcomes = [services.register(event.id, pid, cluster=cluster, notify=False) for pid in p]
+    with acting_as(cluster):
+        outcomes = [registrations.register(event.id, pid, notify=False) for pid in p]
     assert [o.status for o in outcomes] == ["registered", "registered", "waitlisted", "waitlisted"]
-    again = services.register(event.id, p[0], cluster=cluster, notify=False)
+    with acting_as(cluster):
+        again = registrations.register(event.id, p[0], notify=False)
     assert again.status == "registered" and not again.changed
-    out = services.cancel(outcomes[1].registration_id, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        out = registrations.cancel(outcomes[1].registration_id, notify=False)
     assert out.status == "cancelled" and out.promoted == (outcomes[2].registration_id,)
     assert statuses(event.id) == {"registered": 2, "cancelled": 1, "waitlisted": 1}
     # a cancelled person may register again: at the end of the queue
-    back = services.register(event.id, p[1], cluster=cluster, notify=False)
+    with acting_as(cluster):
+        back = registrations.register(event.id, p[1], notify=False)
     assert back.status == "waitlisted" and back.previous == "cancelled"
     # cancelling a waitlisted person frees no seat and promotes nobody
-    out = services.cancel(outcomes[3].registration_id, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        out = registrations.cancel(outcomes[3].registration_id, notify=False)
     assert out.promoted == ()
     assert statuses(event.id) == {"registered": 2, "cancelled": 1, "waitlisted": 1}
 
@@ -105,43 +113,53 @@ def test_capacity_waitlist_and_promotion_on_cancel(app, cluster, ev):
 def test_capacity_increase_fills_from_the_waitlist_in_order(app, cluster, ev):
     event = ev.event(capacity=1)
     p = ev.persons(4)
-    ids = [services.register(event.id, pid, cluster=cluster, notify=False).registration_id for pid in p]
-    promoted = services.fill_from_waitlist(event.id, cluster=cluster)
+    with acting_as(cluster):
+        ids = [registrations.register(event.id, pid, notify=False).registration_id for pid in p]
+        promoted = seats.fill_from_waitlist(event.id)
     assert promoted == []
     event.capacity = 3
     db.session.commit()
-    assert services.fill_from_waitlist(event.id, cluster=cluster) == ids[1:3]
+    with acting_as(cluster):
+        assert seats.fill_from_waitlist(event.id) == ids[1:3]
     assert statuses(event.id) == {"registered": 3, "waitlisted": 1}
 
 
 def test_change_status_rules(app, cluster, ev):
     event = ev.event(capacity=1, starts_at=utcnow() - timedelta(hours=1))
     a, b = ev.persons(2)
-    ra = services.register(event.id, a, cluster=cluster, notify=False).registration_id
-    rb = services.register(event.id, b, cluster=cluster, notify=False).registration_id
+    with acting_as(cluster):
+        ra = registrations.register(event.id, a, notify=False).registration_id
+        rb = registrations.register(event.id, b, notify=False).registration_id
     with pytest.raises(EventsError, match="No seat"):
-        services.change_status(rb, "registered", cluster=cluster, notify=False)
+        with acting_as(cluster):
+            registrations.change_status(rb, "registered", notify=False)
     with pytest.raises(EventsError, match="cannot go"):
-        services.change_status(rb, "attended", cluster=cluster, notify=False)
-    assert services.change_status(ra, "attended", cluster=cluster, notify=False).status == "attended"
-    assert services.change_status(ra, "registered", cluster=cluster, notify=False).status == "registered"
+        with acting_as(cluster):
+            registrations.change_status(rb, "attended", notify=False)
+    with acting_as(cluster):
+        assert registrations.change_status(ra, "attended", notify=False).status == "attended"
+        assert registrations.change_status(ra, "registered", notify=False).status == "registered"
     assert statuses(event.id) == {"registered": 1, "waitlisted": 1}
 
 
 def test_check_in_waits_for_the_event(app, cluster, ev):
     event = ev.event(starts_at=utcnow() + timedelta(days=5))
-    rid = services.register(event.id, ev.person(), cluster=cluster, notify=False).registration_id
+    with acting_as(cluster):
+        rid = registrations.register(event.id, ev.person(), notify=False).registration_id
     with pytest.raises(EventsError, match="Check-in opens"):
-        services.change_status(rid, "attended", cluster=cluster, notify=False)
+        with acting_as(cluster):
+            registrations.change_status(rid, "attended", notify=False)
     with pytest.raises(EventsError):
-        services.mark_no_shows(event.id, cluster=cluster)
+        with acting_as(cluster):
+            registrations.mark_no_shows(event.id)
 
 
 def test_mark_no_shows(app, cluster, ev):
     event = ev.event(starts_at=utcnow() - timedelta(hours=2))
-    ids = [services.register(event.id, pid, cluster=cluster, notify=False).registration_id for pid in ev.persons(3)]
-    services.change_status(ids[0], "attended", cluster=cluster, notify=False)
-    assert services.mark_no_shows(event.id, cluster=cluster) == 2
+    with acting_as(cluster):
+        ids = [registrations.register(event.id, pid, notify=False).registration_id for pid in ev.persons(3)]
+        registrations.change_status(ids[0], "attended", notify=False)
+        assert registrations.mark_no_shows(event.id) == 2
     assert statuses(event.id) == {"attended": 1, "no_show": 2}
 
 
@@ -150,31 +168,39 @@ def test_registration_refused_for_closed_states(app, cluster, ev):
     for status in ("cancelled", "done"):
         event = ev.event(status=status)
         with pytest.raises(EventsError):
-            services.register(event.id, pid, cluster=cluster, notify=False)
+            with acting_as(cluster):
+                registrations.register(event.id, pid, notify=False)
     closed = ev.event(status="closed")
     with pytest.raises(EventsError, match="closed"):
-        services.register(closed.id, pid, cluster=cluster, public=True, notify=False)
-    assert services.register(closed.id, pid, cluster=cluster, notify=False).status == "registered"  # staff may
+        with acting_as(cluster):
+            registrations.register(closed.id, pid, public=True, notify=False)
+    with acting_as(cluster):
+        assert registrations.register(closed.id, pid, notify=False).status == "registered"  # staff may
 
 
 def test_registration_refused_for_unknown_or_erased_person(app, cluster, ev):
     event = ev.event()
     with pytest.raises(EventsError, match="No such person"):
-        services.register(event.id, 999999, cluster=cluster, notify=False)
+        with acting_as(cluster):
+            registrations.register(event.id, 999999, notify=False)
     pid = ev.person()
     ev.erase(pid)
     with pytest.raises(EventsError, match="No such person"):
-        services.register(event.id, pid, cluster=cluster, notify=False)
+        with acting_as(cluster):
+            registrations.register(event.id, pid, notify=False)
     assert statuses(event.id) == {}
 
 
 def test_other_clusters_events_are_out_of_reach(app, cluster, other_cluster, ev):
     theirs = ev.event(cluster=other_cluster)
     with pytest.raises(EventsError, match="No such event"):
-        services.register(theirs.id, ev.person(), cluster=cluster, notify=False)
+        with acting_as(cluster):
+            registrations.register(theirs.id, ev.person(), notify=False)
 
 
 def _concurrent(app, cluster_id: int, event_id: int, person_ids: list[int], fn) -> tuple[list, list]:
+    """``fn(event_id, person_id)`` in one thread per person, all at once, each as a request of the
+    cluster (its own session, scoped, committed at the end)."""
     barrier = threading.Barrier(len(person_ids))
     results, errors = [], []
     lock = threading.Lock()
@@ -185,7 +211,8 @@ def _concurrent(app, cluster_id: int, event_id: int, person_ids: list[int], fn) 
             db.session.commit()  # give the connection back while waiting at the barrier (the pool has 15)
             try:
                 barrier.wait(timeout=30)
-                out = fn(event_id, pid, cluster)
+                with acting_as(cluster):
+                    out = fn(event_id, pid)
             except Exception as exc:  # noqa: BLE001 - collected and asserted below
                 with lock:
                     errors.append(repr(exc))
@@ -207,7 +234,7 @@ def test_fifty_simultaneous_registrations_for_ten_seats(app, cluster, ev):
     persons = ev.persons(50)
     results, errors = _concurrent(
         app, cluster.id, event.id, persons,
-        lambda event_id, pid, c: services.register(event_id, pid, cluster=c, source="public", notify=False))
+        lambda event_id, pid: registrations.register(event_id, pid, source="public", notify=False))
     assert errors == []
     assert sorted(o.status for o in results).count("registered") == 10
     assert statuses(event.id) == {"registered": 10, "waitlisted": 40}
@@ -216,13 +243,14 @@ def test_fifty_simultaneous_registrations_for_ten_seats(app, cluster, ev):
 def test_simultaneous_cancellations_promote_exactly_as_many(app, cluster, ev):
     event = ev.event(capacity=10)
     persons = ev.persons(30)
-    outs = [services.register(event.id, pid, cluster=cluster, notify=False) for pid in persons]
+    with acting_as(cluster):
+        outs = [registrations.register(event.id, pid, notify=False) for pid in persons]
     registered = [o.registration_id for o in outs if o.status == "registered"]
     by_person = {o.person_id: o.registration_id for o in outs}
     cancelling = [pid for pid in persons if by_person[pid] in registered[:8]]
     results, errors = _concurrent(
         app, cluster.id, event.id, cancelling,
-        lambda event_id, pid, c: services.cancel(by_person[pid], cluster=c, notify=False))
+        lambda event_id, pid: registrations.cancel(by_person[pid], notify=False))
     assert errors == []
     promoted = [r for o in results for r in o.promoted]
     assert len(promoted) == 8 and len(set(promoted)) == 8
@@ -237,7 +265,7 @@ def test_same_person_twice_at_once_gives_one_registration(app, cluster, ev):
     pid = ev.person()
     results, errors = _concurrent(
         app, cluster.id, event.id, [pid] * 8,
-        lambda event_id, p, c: services.register(event_id, p, cluster=c, notify=False))
+        lambda event_id, p: registrations.register(event_id, p, notify=False))
     assert errors == []
     assert statuses(event.id) == {"registered": 1}
     assert sum(1 for o in results if o.previous is None) == 1
@@ -253,7 +281,8 @@ def test_an_invited_member_registered_by_status_pays_the_member_price(app, clust
                                 organization_id=crm_org(pid)))
     db.session.commit()
     reg_id = db.session.execute(select(Registration.id)).scalar_one()
-    out = services.change_status(reg_id, "registered", cluster=cluster, notify=False)
+    with acting_as(cluster):
+        out = registrations.change_status(reg_id, "registered", notify=False)
     assert out.status == "registered"
     db.session.expire_all()
     reg = db.session.get(Registration, reg_id)
@@ -262,9 +291,11 @@ def test_an_invited_member_registered_by_status_pays_the_member_price(app, clust
 
 def test_promotion_keeps_the_registration_time(app, cluster, ev):
     event = ev.event(capacity=1)
-    first, second = (services.register(event.id, pid, cluster=cluster, notify=False) for pid in ev.persons(2))
+    with acting_as(cluster):
+        first, second = (registrations.register(event.id, pid, notify=False) for pid in ev.persons(2))
     before = db.session.get(Registration, second.registration_id).registered_at
-    services.cancel(first.registration_id, cluster=cluster, notify=False)
+    with acting_as(cluster):
+        registrations.cancel(first.registration_id, notify=False)
     db.session.expire_all()
     reg = db.session.get(Registration, second.registration_id)
     assert reg.status == "registered" and reg.registered_at == before
