@@ -5,6 +5,8 @@ Thin handlers: the lists come from :mod:`.queries`, the check-in from :mod:`.reg
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -12,11 +14,14 @@ from flask_babel import gettext as _
 from core import ConfirmForm, get_or_404, requires, today
 from plugins.crm import api as crm
 
-from . import display, pdf, queries, registrations, reports
+from . import display, queries, registrations, reports
 from .errors import EventsError
 from .forms import RegistrationStatusForm
 from .models import REGISTRATION_STATUSES, SEAT_STATUSES, Event, Registration
 from .views import bp
+
+if TYPE_CHECKING:
+    from . import pdf
 
 
 @bp.route("/<int:event_id>/checkin")
@@ -64,6 +69,8 @@ def checkin_finish(event_id: int):
 
 
 def _attendees(event: Event, statuses: tuple[str, ...]) -> list[pdf.Attendee]:
+    from . import pdf  # fpdf2 loads when a PDF is asked for, not at start-up
+
     rows = [(r, p) for r, p in queries.seat_holders(event) if r.status in statuses]
     orgs = crm.organization_names(r.organization_id for r, _p in rows)
     return [pdf.Attendee(name=p.full_name if p and not p.erased else f"#{r.person_id}",
@@ -84,6 +91,8 @@ def attendees_pdf(event_id: int):
                                       g.cluster.name) if x)
     labels = {"name": _("Name"), "organization": _("Organization"), "status": _("Status"),
               "signature": _("Signature"), "empty": _("Nobody is registered.")}
+    from . import pdf
+
     body = pdf.attendee_list(event.title, subtitle, labels, _attendees(event, SEAT_STATUSES))
     return _pdf(body, f"attendees-{event.id}.pdf")
 
@@ -93,6 +102,8 @@ def badges_pdf(event_id: int):
     event = get_or_404(Event, event_id)
     locale = str(get_locale() or "en")
     line = " · ".join(x for x in (display.day(event.starts_at, g.cluster, locale), g.cluster.name) if x)
+    from . import pdf
+
     body = pdf.badges(event.title, line, _attendees(event, ("registered", "attended")))
     return _pdf(body, f"badges-{event.id}.pdf")
 

@@ -19,7 +19,7 @@ from core import (
 )
 from plugins.crm import api as crm
 
-from . import ics, mail, queries, registrations
+from . import mail, queries, registrations
 from .errors import EventsError
 from .forms import PublicRegistrationForm
 from .models import Event, Registration
@@ -186,6 +186,8 @@ def public_accept(token: str):
 @public
 def event_ics(event_id: int):
     event = _visible_event(event_id)
+    from . import ics  # icalendar loads when a calendar is asked for, not at start-up
+
     body = ics.event_calendar(event, g.cluster)
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": f'attachment; filename="event-{event.id}.ics"'})
@@ -194,6 +196,8 @@ def event_ics(event_id: int):
 @bp.route("/feed.ics")
 @public
 def feed_ics():
+    from . import ics
+
     body = ics.feed_calendar(g.cluster, queries.feed_events())
     return Response(body, mimetype="text/calendar", headers={
         "Content-Disposition": f'inline; filename="{g.cluster.slug}-events.ics"'})
