@@ -340,3 +340,22 @@ def test_the_checkers_catch_what_they_must(tmp_path):
     (tmp_path / "plugins" / "crm" / "models.py").write_text("")
     (gone,) = cycle_report(components, [listed], tmp_path)
     assert "no longer exists as listed (it is gone)" in gone
+
+
+# Libraries a page needs only now and then load when first used, not when the app starts:
+# each costs 30 to 150 ms of every worker's start-up (docs/performance.md).
+LAZY_LIBRARIES = ("fpdf", "icalendar", "openpyxl", "hypothesis")
+
+
+def test_create_app_loads_no_library_that_only_some_pages_need(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from core.app import create_app; create_app(); "
+            f"print(','.join(m for m in {LAZY_LIBRARIES!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "GRAPPE_INSTANCE": str(tmp_path),
+                              "GRAPPE_DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "", f"imported at start-up: {out.stdout.strip()}"
