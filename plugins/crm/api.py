@@ -151,6 +151,29 @@ def organization_names(ids: Iterable[int | None]) -> dict[int, str]:
     return out
 
 
+@dataclass(frozen=True)
+class OrganizationProfile:
+    """What another plugin may test about an organization (eligibility, targeting)."""
+
+    id: int
+    size_band: str = ""  # the CRM's size band key ("1-9", "10-49", ...), or ""
+    sector: str = ""  # NACE code, e.g. "29.10", or ""
+    postcode: str = ""
+    country: str = ""  # ISO 3166 alpha-2, e.g. "FR"
+
+
+def organization_profiles(ids: Iterable[int | None]) -> dict[int, OrganizationProfile]:
+    """Size band, sector, postcode and country of organizations by id (missing ids are left out)."""
+    out: dict[int, OrganizationProfile] = {}
+    for chunk in _chunks(i for i in ids if i is not None):
+        for oid, band, sector, postcode, country in db.session.execute(
+                select(Organization.id, Organization.size_band, Organization.sector, Organization.postcode,
+                       Organization.country).where(Organization.id.in_(chunk))):
+            out[oid] = OrganizationProfile(id=oid, size_band=band or "", sector=sector or "",
+                                           postcode=postcode or "", country=country or "")
+    return out
+
+
 def find_organization_by_name(name: str) -> int | None:
     """The id of an organization with this name (case and accents aside), or None."""
     key = normalize(name)
@@ -228,7 +251,8 @@ def import_file(source, kind: str, **options):
 
 __all__ = [
     "PersonInfo", "CONSENT_PURPOSES", "get_person", "get_persons", "find_or_create_person", "search_persons",
-    "consenting_person_ids", "organization_names", "find_organization_by_name", "is_member", "member_ids",
+    "consenting_person_ids", "organization_names", "OrganizationProfile", "organization_profiles",
+    "find_organization_by_name", "is_member", "member_ids",
     "list_segments", "segment_person_ids", "segment_organization_ids", "competence_choices", "competence_names",
     "import_file",
 ]
