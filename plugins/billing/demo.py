@@ -184,6 +184,8 @@ def create_demo_data(clusters, rng) -> None:
             continue
         with db.for_cluster(cluster.id):
             _cluster_catalogue(cluster, rng)
+            _cluster_funding(cluster, rng)
+            _cluster_quotes(cluster, rng)
         db.session.commit()
 
 
@@ -252,3 +254,163 @@ def _experts(rng) -> list:
     rng.shuffle(found)
     return found[:2]
 
+
+# -- slice 2a: third-party payers and one-off sales -----------------------------------------------
+DEMO_BUYER_NAMES = ("martin", "bernard", "dubois", "thomas", "robert", "richard", "petit", "durand", "leroy",
+                    "moreau", "gruber", "huber", "wagner", "bauer", "mayer", "pichler")
+
+
+def _cluster_funding(cluster, rng) -> None:
+    """A regional payer co-funding the energy diagnostic (50 %, a cap, an envelope), an Austrian
+    one co-funding the lean training, and some sales of this year, through the forms and
+    :func:`.sales.record_sale` (the payer's part taken from its envelope)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from . import funding, sales
+    from .errors import BillingError
+    from .forms import FundingSchemeForm
+    from .models import Service
+
+    today = cluster.today()
+    first, last = date(today.year, 1, 1), date(today.year, 12, 31)
+    codes = dict(db.session.execute(select(Service.code, Service.id).where(Service.code.is_not(None))).all())
+    region = crm.find_organization_by_name("Région Auvergne-Rhône-Alpes")
+    upper_austria = crm.find_organization_by_name("Business Upper Austria")
+    schemes = []
+    if region is not None and "DIAG-ENERGY" in codes:
+        schemes.append(funding.save_scheme(None, _form(FundingSchemeForm, {
+            "name": "Energy diagnostics for SMEs (Auvergne-Rhône-Alpes)", "payer_id": region,
+            "reference": f"ARA-ENR-{today.year}-014", "service_ids": [codes["DIAG-ENERGY"]], "share_kind": "percent",
+            "share_rate": "50", "cap_per_beneficiary": "1200", "envelope": "15000", "when_exhausted": "full_price",
+            "size_bands": ["1-9", "10-49", "50-249", "250-999"], "regions": ["ARA"],
+            "counterpart": "Share the diagnostic's energy figures with the regional energy observatory, and answer "
+                           "its follow-up survey a year later.",
+            "valid_from": first.isoformat(), "valid_until": last.isoformat()})))
+    if upper_austria is not None and "TRAIN-LEAN" in codes:
+        schemes.append(funding.save_scheme(None, _form(FundingSchemeForm, {
+            "name": "Qualifizierungsförderung Oberösterreich (lean training)", "payer_id": upper_austria,
+            "reference": f"OOE-Q-{today.year}-31", "service_ids": [codes["TRAIN-LEAN"]], "share_kind": "percent",
+            "share_rate": "50", "cap_per_beneficiary": "2000", "envelope": "12000", "when_exhausted": "refuse",
+            "country": "AT", "postcodes": "4",
+            "counterpart": "Attendance sheets signed per half-day; the trainees' evaluation of the course.",
+            "valid_from": first.isoformat()})))
+    if not schemes:
+        return
+    org_ids = []
+    for name in DEMO_BUYER_NAMES:
+        org_ids.extend(p.organization_id for p in crm.search_persons(name, limit=10) if p.organization_id)
+    org_ids = sorted(set(org_ids))
+    rng.shuffle(org_ids)
+    days = max((today - first).days, 0)
+    training = codes.get("TRAIN-LEAN")
+    for scheme in schemes:
+        service_id, made = scheme.service_ids[0], 0
+        for org_id in org_ids:
+            on = first + timedelta(days=rng.randint(0, days))
+            if made >= 8 or not funding.eligible_schemes(service_id, org_id, on):
+                continue
+            try:
+                sales.record_sale(service_id, org_id, on=on, scheme_id="auto",
+                                  **({"mode": "catalogue", "quantity": rng.choice((1, 2, 3))}
+                                     if service_id == training else {}))
+            except BillingError:
+                continue  # a members-only price, an envelope that refuses: the demo goes on without it
+            made += 1
+    for org_id in org_ids[:3]:  # a few sales without a third-party payer
+        if training is not None:
+            try:
+                sales.record_sale(training, org_id, on=first + timedelta(days=rng.randint(0, days)),
+                                  mode="catalogue")
+            except BillingError:
+                continue
+    db.session.flush()
+
+
+# -- slice 2b: quotes and subscriptions -------------------------------------------------------------
+def _cluster_quotes(cluster, rng) -> None:
+    """A few quotes (one accepted, whose lines became sales; one sent; one refused; one draft)
+    and subscriptions to the online directory (one cancelled), through the forms and the
+    operations of :mod:`.quotes` and :mod:`.subscriptions` (no mail is sent)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from . import quotes, subscriptions
+    from .errors import BillingError
+    from .forms import FreeLineForm, QuoteForm, QuoteLineForm, SubscriptionForm
+    from .models import Price, Service
+
+    today = cluster.today()
+    codes = dict(db.session.execute(select(Service.code, Service.id).where(Service.code.is_not(None))).all())
+    contacts, seen = [], set()
+    for name in DEMO_BUYER_NAMES:
+        for person in crm.search_persons(name, limit=10):
+            if person.organization_id and person.email and person.organization_id not in seen:
+                seen.add(person.organization_id)
+                contacts.append(person)
+    contacts.sort(key=lambda p: p.id)
+    rng.shuffle(contacts)
+    members = crm.member_ids((c.organization_id for c in contacts), cluster.id, today)
+    contacts.sort(key=lambda c: c.organization_id not in members)  # members first: member prices
+    if len(contacts) < 4:
+        return
+
+    def quote(contact, title, lines, free=()):
+        with db.session.begin_nested():
+            draft = quotes.create_draft(_form(QuoteForm, {"organization_id": contact.organization_id,
+                                                          "person_id": contact.id, "title": title}))
+            for code, values in lines:
+                if code in codes:
+                    quotes.add_catalogue_line(draft, _form(QuoteLineForm, {"service_id": str(codes[code]), **values}),
+                                              today=today)
+            for values in free:
+                quotes.add_free_line(draft, _form(FreeLineForm, values))
+            return draft
+
+    plans = [
+        ("accept", "Energy diagnostic and lean training",
+         [("DIAG-ENERGY", {"scheme_id": "auto"}), ("TRAIN-LEAN", {"mode": "catalogue", "quantity": "2"})], ()),
+        ("issue", "Lean training in your plant",
+         [("TRAIN-LEAN", {"mode": "flat_fee", "scheme_id": "none"})],
+         ({"description": "Trainer's travel and stay", "quantity": "2", "unit_price": "180"},)),
+        ("refuse", "Energy diagnostic", [("DIAG-ENERGY", {"scheme_id": "auto"})], ()),
+        ("draft", "European consortium application",
+         [("PROJECT", {"mode": "quote", "unit_price": "8500", "scheme_id": "none",
+                       "description": "Consortium building and application (Horizon Europe)"})], ()),
+    ]
+    for (what, title, lines, free), contact in zip(plans, contacts):
+        try:
+            draft = quote(contact, title, lines, free)
+            if what == "draft" or not draft.lines:
+                continue
+            with db.session.begin_nested():
+                quotes.issue(draft, today=today)
+                if what == "accept":
+                    quotes.accept(draft, today=today)
+                elif what == "refuse":
+                    quotes.refuse(draft, today=today, reason="The budget goes to a new press this year.")
+        except BillingError:
+            continue  # a price the organization is not offered: the demo goes on without it
+
+    listing = db.session.execute(select(Price).join(Service, Service.id == Price.service_id).where(
+        Service.code == "DIR-ONLINE", Price.mode == "subscription")).scalars().first()
+    if listing is None:
+        return
+    start = max(listing.valid_from, date(today.year, 1, 1))
+    for i, contact in enumerate(contacts[4:8]):
+        begins = min(start + timedelta(days=rng.randint(0, 200)), today)
+        try:
+            with db.session.begin_nested():
+                sub = subscriptions.create(_form(SubscriptionForm, {
+                    "organization_id": contact.organization_id, "person_id": contact.id,
+                    "price_id": str(listing.id), "start_date": begins.isoformat()}))
+                if sub.next_billing_date is not None and sub.next_billing_date <= today:
+                    subscriptions.advance(sub, today=today)  # the first year is billed
+                if i == 3:
+                    subscriptions.cancel(sub, max(today, sub.start_date), "The company stopped its export activity.",
+                                         today=today)
+        except BillingError:
+            continue
+    db.session.flush()

@@ -40,6 +40,10 @@ from .models import (
     Range,
     Service,
 )
+from .models import FR_REGIONS, SALE_MODES, SALE_STATUSES, SHARE_KINDS, WHEN_EXHAUSTED, FundingScheme
+from .models import QUOTE_STATUSES, SUBSCRIPTION_STATUSES, Price  # slice 2b
+from wtforms.validators import InputRequired  # slice 2b
+from core import email_validator, today  # slice 2b
 
 TEXT = 5000  # a description field of the checklist
 NACE_CODE = r"^\d{2}(\.\d{1,2}[A-Z]?)?$"  # as the CRM's sector of an organization: 29, 29.1, 29.10, 29.10Z
@@ -457,7 +461,394 @@ class CatalogueFilterForm(Form):
         return {name: self[name].data for name in self.KEYS if self[name].data not in (None, "")}
 
 
+# -- slice 2a: funding schemes (third-party payers) and one-off sales ---------------------------
+POSTCODE_PREFIX = r"^[0-9A-Z]{1,10}$"
+
+
+class PostcodesField(LinesField):
+    """Postcode prefixes (``69``, ``38000``), separated by commas."""
+
+    widget = TextInput()
+    separator = ","
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, max_items=200, max_length=10, **kwargs)
+        self.openapi_schema["items"]["pattern"] = POSTCODE_PREFIX
+
+    def _split(self, value: str) -> list[str]:
+        return ["".join(p.split()).upper() for p in value.split(",") if p.strip()]
+
+    def pre_validate(self, form):
+        super().pre_validate(form)
+        bad = [code for code in self.data or [] if not re.match(POSTCODE_PREFIX, code)]
+        if bad:
+            raise ValidationError(_l("Not a postcode or the start of one: %(codes)s (e.g. 69 or 38000).",
+                                     codes=", ".join(bad[:5])))
+
+
+def service_choices(on_sale: bool = False) -> list[tuple[int, str]]:
+    """The current cluster's services as ``(id, name)`` choices, by name (on sale only, or all)."""
+    stmt = select(Service.id, Service.name, Service.code).order_by(Service.name, Service.id)
+    if on_sale:
+        stmt = stmt.where(Service.status == "on_sale")
+    return [(sid, f"{name} ({code})" if code else name) for sid, name, code in db.session.execute(stmt)]
+
+
+def scheme_choices() -> list[tuple[int, str]]:
+    """The current cluster's funding schemes as ``(id, name)`` choices, by name."""
+    rows = db.session.execute(select(FundingScheme.id, FundingScheme.name).order_by(FundingScheme.name,
+                                                                                     FundingScheme.id))
+    return [(sid, name) for sid, name in rows]
+
+
+def _organization_exists(form, field):
+    if field.data is not None and not crm.organization_names([field.data]):
+        raise ValidationError(_l("No organization with this id in the CRM."))
+
+
+def _person_exists(form, field):
+    if field.data is not None and crm.get_person(field.data) is None:
+        raise ValidationError(_l("No person with this id in the CRM."))
+
+
+class FundingSchemeForm(Form):
+    """A third-party payer's funding scheme: the payer, the services, the share and its
+    limits, who is eligible, the counterpart, the validity."""
+
+    SECTIONS = (
+        (_l("The scheme and its payer"), ("name", "payer_id", "reference", "service_ids")),
+        (_l("What it pays"), ("share_kind", "share_rate", "share_amount", "cap_per_beneficiary", "envelope",
+                              "when_exhausted")),
+        (_l("Who is eligible"), ("size_bands", "sectors", "postcodes", "regions", "country", "members_only")),
+        (_l("Counterpart and validity"), ("counterpart", "valid_from", "valid_until")),
+    )
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)], filters=[_strip])
+    payer_id = IntegerField(_l("Payer (organization id)"), validators=[DataRequired(), NumberRange(min=1),
+                                                                        _organization_exists],
+                            description=_l("The CRM organization that pays: a region, an agency, an OPCO."))
+    reference = StringField(_l("Agreement number"), validators=[Optional(), Length(max=60)], filters=[_strip])
+    service_ids = SelectMultipleField(_l("Services it co-funds"), coerce=int, validators=[DataRequired()],
+                                      widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    share_kind = SelectField(_l("Share"), choices=_choices(SHARE_KINDS), default="percent")
+    share_rate = _rate(_l("Share of the price (%)"))
+    share_amount = _amount(_l("Amount per unit sold"), _l("Never more than the price."))
+    cap_per_beneficiary = _amount(_l("Cap per beneficiary"),
+                                  _l("The most it pays for one organization over the scheme's life. Empty: no cap."))
+    envelope = _amount(_l("Envelope"), _l("The most it pays in all. Empty: no limit."))
+    when_exhausted = SelectField(_l("When it can pay nothing more"), choices=_choices(WHEN_EXHAUSTED),
+                                 default="full_price",
+                                 description=_l("The envelope is used up, or the organization reached its cap."))
+    size_bands = _checkboxes(_l("Company sizes"), SIZE_BANDS, _l("None ticked: any size."))
+    sectors = NaceCodesField(_l("Sectors (NACE codes or their start)"),
+                             description=_l("Separated by commas: 29 takes 29.10. Empty: any sector."))
+    postcodes = PostcodesField(_l("Postcodes (or their start)"),
+                               description=_l("Separated by commas: 69 takes 69001. Empty: anywhere."))
+    regions = _checkboxes(_l("French regions"), {code: label for code, (label, _deps) in FR_REGIONS.items()},
+                          _l("Their départements' postcodes, in France."))
+    country = StringField(_l("Country (ISO code)"), filters=[_strip, lambda v: v.upper() if isinstance(v, str) else v],
+                          validators=[Optional(), Length(max=2), Regexp(r"^[A-Z]{2}$", message=_l("Two letters, e.g. FR."))],
+                          description=_l("Empty: any country."))
+    members_only = BooleanField(_l("Members of the cluster only (on the day of the sale)"))
+    counterpart = _text(_l("Counterpart expected from the beneficiary"),
+                        _l("Information, actions: what the beneficiary gives in return."))
+    valid_from = DateField(_l("Funds sales from"), validators=[DataRequired()])
+    valid_until = DateField(_l("Funds sales until"), validators=[Optional()], description=_l("Empty: until further notice."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.service_ids.choices = service_choices()
+
+    def sections(self):
+        return [(heading, [self[name] for name in names]) for heading, names in self.SECTIONS]
+
+    def validate_valid_until(self, field):
+        if field.data and self.valid_from.data and field.data < self.valid_from.data:
+            raise ValidationError(_l("The end comes before the start."))
+
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        kind = self.share_kind.data
+        needed, unused = {"percent": ("share_rate", "share_amount"),
+                          "per_unit": ("share_amount", "share_rate")}.get(kind, (None, None))
+        if needed is not None:
+            if self[needed].data is None and not self[needed].errors:
+                self[needed].errors = [*self[needed].errors, _l("Required for this share.")]
+                ok = False
+            if self[unused].data is not None and not self[unused].errors:
+                self[unused].errors = [*self[unused].errors, _l("Not used by this share.")]
+                ok = False
+        if self.regions.data and self.country.data not in (None, "", "FR") and not self.regions.errors:
+            self.regions.errors = [*self.regions.errors, _l("French regions are in France: leave the country "
+                                                             "empty or FR.")]
+            ok = False
+        return ok
+
+
+def _scheme_choice(value):
+    return "" if value is None else str(value)
+
+
+class SaleForm(Form):
+    """A one-off sale: the service, the buyer, the day, the quantity, and who pays a part."""
+
+    service_id = SelectField(_l("Service"), coerce=_optional_id, validators=[DataRequired()])
+    organization_id = IntegerField(_l("Organization (id)"), validators=[DataRequired(), NumberRange(min=1),
+                                                                        _organization_exists],
+                                   description=_l("The buyer, a CRM organization: the beneficiary of any funding."))
+    person_id = IntegerField(_l("Person (id)"), validators=[Optional(), NumberRange(min=1), _person_exists])
+    sold_on = DateField(_l("Day of the service"), validators=[DataRequired()],
+                        description=_l("The price valid that day applies, at the member price for a member then."))
+    mode = SelectField(_l("Pricing mode"), default="", choices=[("", _l("The service's price that day"))] + [
+        (m, PRICING_MODES[m]) for m in SALE_MODES])
+    quantity = DecimalField(_l("Quantity"), places=2, digits=12, default=Decimal("1"), validators=[Optional()],
+                            description=_l("Units, uses or periods; 1 for a success fee."))
+    amount_obtained = _amount(_l("Amount obtained"), _l("For a success fee: the fee is a share of it."))
+    unit_price = _amount(_l("Unit price agreed"), _l("For a service on quote only."))
+    scheme_id = SelectField(_l("Third-party payer"), coerce=_scheme_choice, default="auto",
+                            description=_l("Auto: the first eligible scheme that can still pay."))
+    description = StringField(_l("Description for the invoice"), validators=[Optional(), Length(max=300)],
+                              filters=[_strip], description=_l("Empty: the service's name and the price's label."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.service_id.choices = [("", "")] + [(str(i), n) for i, n in service_choices(on_sale=True)]
+        self.scheme_id.choices = [("auto", _l("Auto: an eligible scheme")), ("none", _l("None: the full price"))] + [
+            (str(i), n) for i, n in scheme_choices()]
+
+    def validate_quantity(self, field):
+        if field.data is not None and field.data <= 0:
+            raise ValidationError(_l("The quantity must be more than 0."))
+
+    @property
+    def scheme(self):
+        """``"auto"``, None (no payer) or a scheme's id, as :func:`.sales.record_sale` takes it."""
+        value = self.scheme_id.data or "auto"
+        if value == "none":
+            return None
+        return "auto" if value == "auto" else int(value)
+
+    def sale_arguments(self) -> dict:
+        """The validated sale as :func:`.sales.record_sale`'s keyword arguments (service and organization aside)."""
+        return {"on": self.sold_on.data, "quantity": self.quantity.data if self.quantity.data is not None else 1,
+                "person_id": self.person_id.data, "mode": self.mode.data or None,
+                "amount_obtained": self.amount_obtained.data, "unit_price": self.unit_price.data,
+                "scheme_id": self.scheme}
+
+
+class CancelSaleForm(Form):
+    """Cancel a sale: the scheme's part goes back to its envelope."""
+
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=300)], filters=[_strip])
+
+
+class PeriodForm(Form):
+    """A period (query string): from one day to another, both included."""
+
+    KEYS = ("since", "until")
+
+    since = DateField(_l("From"), validators=[Optional()])
+    until = DateField(_l("To"), validators=[Optional()])
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("meta", {"csrf": False})
+        super().__init__(*args, **kwargs)
+
+    def validate_until(self, field):
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError(_l("The end comes before the start."))
+
+
+class SaleFilterForm(PeriodForm):
+    """The filters of the sales list (query string): service, organization, scheme, status, period."""
+
+    KEYS = ("service", "organization", "scheme", "status", "since", "until")
+
+    service = SelectField(_l("Service"), coerce=_optional_id, validate_choice=True)
+    organization = IntegerField(_l("Organization (id)"), validators=[Optional(), NumberRange(min=1)])
+    scheme = SelectField(_l("Funding scheme"), coerce=_optional_id, validate_choice=True)
+    status = SelectField(_l("Status"), default="", choices=[("", _l("any"))] + list(SALE_STATUSES.items()))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.service.choices = [("", _l("any"))] + [(str(i), n) for i, n in service_choices()]
+        self.scheme.choices = [("", _l("any"))] + [(str(i), n) for i, n in scheme_choices()]
+
+    @property
+    def values(self) -> dict:
+        """The filters given, as a plain dict."""
+        return {name: self[name].data for name in self.KEYS if self[name].data not in (None, "")}
+
+
 __all__ = [
     "CatalogueFilterForm", "ChargeForm", "ClosePriceForm", "CopyServiceForm", "ExpertForm", "MODE_FIELDS",
     "MoveStepForm", "PriceForm", "RangeForm", "ServiceForm", "StepForm", "StepOrderForm",
+    "CancelSaleForm", "FundingSchemeForm", "PeriodForm", "SaleFilterForm", "SaleForm",
+]
+
+
+# -- slice 2b: quotes and subscriptions ---------------------------------------------------------
+def _positive_quantity(form, field):
+    if field.data is not None and field.data <= 0:
+        raise ValidationError(_l("The quantity must be more than 0."))
+
+
+def _quantity_field(description=None):
+    return DecimalField(_l("Quantity"), places=2, digits=12, default=Decimal("1"),
+                        validators=[Optional(), _positive_quantity], description=description)
+
+
+class QuoteForm(Form):
+    """A quote's heading: who it is for, its subject, its validity, its notes (a draft only)."""
+
+    organization_id = IntegerField(_l("Organization (id)"), validators=[DataRequired(), NumberRange(min=1),
+                                                                        _organization_exists],
+                                   description=_l("The CRM organization the quote is for."))
+    person_id = IntegerField(_l("Contact (person id)"), validators=[Optional(), NumberRange(min=1), _person_exists],
+                             description=_l("The person it is addressed to: sending mails it to them."))
+    title = StringField(_l("Subject"), validators=[Optional(), Length(max=200)], filters=[_strip])
+    valid_until = DateField(_l("Valid until"), validators=[Optional()],
+                            description=_l("Empty: the cluster's number of days from the issue date."))
+    notes = _text(_l("Notes"), _l("Printed on the quote."))
+
+    def validate_valid_until(self, field):
+        if field.data and field.data < today():
+            raise ValidationError(_l("This day is past."))
+
+
+class QuoteLineForm(Form):
+    """A line of a quote from the catalogue: a service on sale, in one pricing mode."""
+
+    service_id = SelectField(_l("Service"), coerce=_optional_id, validators=[DataRequired()])
+    mode = SelectField(_l("Pricing mode"), default="", choices=[("", _l("The service's price that day"))] + [
+        (m, PRICING_MODES[m]) for m in SALE_MODES])
+    quantity = _quantity_field(_l("Units, uses or periods; 1 for a success fee."))
+    amount_obtained = _amount(_l("Amount obtained"), _l("For a success fee: the fee is a share of it."))
+    unit_price = _amount(_l("Unit price agreed"), _l("For a service on quote only."))
+    scheme_id = SelectField(_l("Third-party payer"), coerce=_scheme_choice, default="auto",
+                            description=_l("An estimate on the quote: the payer's part is taken when it is accepted."))
+    description = StringField(_l("Description"), validators=[Optional(), Length(max=300)], filters=[_strip],
+                              description=_l("Empty: the service's name and the price's label."))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.service_id.choices = [("", "")] + [(str(i), n) for i, n in service_choices(on_sale=True)]
+        self.scheme_id.choices = [("auto", _l("Auto: an eligible scheme")), ("none", _l("None: the full price"))] + [
+            (str(i), n) for i, n in scheme_choices()]
+
+    @property
+    def scheme(self):
+        """``"auto"``, None (no payer) or a scheme's id."""
+        value = self.scheme_id.data or "auto"
+        if value == "none":
+            return None
+        return "auto" if value == "auto" else int(value)
+
+
+class FreeLineForm(Form):
+    """A free line of a quote: what the catalogue does not hold (no third-party payer)."""
+
+    description = StringField(_l("Description"), validators=[DataRequired(), Length(max=300)], filters=[_strip])
+    quantity = _quantity_field()
+    unit_price = DecimalField(_l("Unit price (excl. VAT)"), places=2, digits=12,
+                              validators=[InputRequired(), NumberRange(min=0)])
+
+
+class SendQuoteForm(Form):
+    """Where to mail a quote: the address given, else its contact's."""
+
+    email = StringField(_l("E-mail address"), validators=[Optional(), Length(max=254), email_validator],
+                        filters=[_strip], description=_l("Empty: the contact's address."))
+
+
+class RefuseQuoteForm(Form):
+    reason = _text(_l("Reason"), max_length=1000)
+
+
+class QuoteFilterForm(PeriodForm):
+    """The filters of the quotes list (query string): status, organization, issue period."""
+
+    KEYS = ("status", "organization", "since", "until")
+
+    status = SelectField(_l("Status"), default="", choices=[("", _l("any"))] + list(QUOTE_STATUSES.items()))
+    organization = IntegerField(_l("Organization (id)"), validators=[Optional(), NumberRange(min=1)])
+
+    @property
+    def values(self) -> dict:
+        return {name: self[name].data for name in self.KEYS if self[name].data not in (None, "")}
+
+
+def subscription_price_choices() -> list[tuple[str, str]]:
+    """The subscription prices of the services on sale that have not ended, as choices."""
+    rows = db.session.execute(
+        select(Price, Service.name).join(Service, Service.id == Price.service_id)
+        .where(Price.mode == "subscription", Service.status == "on_sale",
+               (Price.valid_until.is_(None)) | (Price.valid_until >= today()))
+        .order_by(Service.name, Price.period, Price.valid_from, Price.id)).all()
+    out = []
+    for price, name in rows:
+        label = " · ".join(x for x in (name, price.label, str(SUBSCRIPTION_PERIODS.get(price.period, price.period)))
+                           if x)
+        out.append((str(price.id), label))
+    return out
+
+
+class SubscriptionForm(Form):
+    """A new subscription: the organization, the service's subscription price, the dates."""
+
+    organization_id = IntegerField(_l("Organization (id)"), validators=[DataRequired(), NumberRange(min=1),
+                                                                        _organization_exists])
+    person_id = IntegerField(_l("Contact (person id)"), validators=[Optional(), NumberRange(min=1), _person_exists])
+    price_id = SelectField(_l("Subscription"), coerce=_optional_id, validators=[DataRequired()],
+                           description=_l("A subscription price of a service on sale: it says the period."))
+    start_date = DateField(_l("Start"), validators=[DataRequired()],
+                           description=_l("The first period is billed that day, the next ones a period later each."))
+    end_date = DateField(_l("Last day"), validators=[Optional()], description=_l("Empty: until it is ended or cancelled."))
+    quantity = _quantity_field(_l("Units subscribed, e.g. listings or seats."))
+    notes = _text(_l("Notes"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.price_id.choices = [("", "")] + subscription_price_choices()
+
+    def validate_end_date(self, field):
+        if field.data and self.start_date.data and field.data < self.start_date.data:
+            raise ValidationError(_l("The end comes before the start."))
+
+
+class EndSubscriptionForm(Form):
+    on = DateField(_l("Last day"), validators=[DataRequired()],
+                   description=_l("The last day served: no period starts after it."))
+
+
+class CancelSubscriptionForm(Form):
+    on = DateField(_l("Cancelled from"), validators=[DataRequired()],
+                   description=_l("The first day no longer served: no period starts on it or later."))
+    reason = TextAreaField(_l("Reason"), filters=[_tidy], validators=[
+        DataRequired(message=_l("Say why the subscription is cancelled.")), Length(max=1000)])
+
+
+class SubscriptionFilterForm(Form):
+    """The filters of the subscriptions list (query string): status, service, due before a day."""
+
+    KEYS = ("status", "service", "due_before")
+
+    status = SelectField(_l("Status"), default="", choices=[("", _l("any"))] + list(SUBSCRIPTION_STATUSES.items()))
+    service = SelectField(_l("Service"), coerce=_optional_id, validate_choice=True)
+    due_before = DateField(_l("Due by"), validators=[Optional()],
+                           description=_l("Active subscriptions whose next billing date is on or before that day."))
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("meta", {"csrf": False})
+        super().__init__(*args, **kwargs)
+        self.service.choices = [("", _l("any"))] + [(str(i), n) for i, n in service_choices()]
+
+    @property
+    def values(self) -> dict:
+        return {name: self[name].data for name in self.KEYS if self[name].data not in (None, "")}
+
+
+__all__ += [
+    "CancelSubscriptionForm", "EndSubscriptionForm", "FreeLineForm", "QuoteFilterForm", "QuoteForm", "QuoteLineForm",
+    "RefuseQuoteForm", "SendQuoteForm", "SubscriptionFilterForm", "SubscriptionForm",
 ]

@@ -46,7 +46,11 @@ def grappe_blueprints():
 
 @hookimpl
 def grappe_nav_items(cluster, user):
-    return [NavItem(_l("Services"), "billing.services", order=40, permission="billing.view")]
+    return [NavItem(_l("Services"), "billing.services", order=40, permission="billing.view"),
+            NavItem(_l("Sales"), "billing.sales_list", order=41, permission="billing.view"),
+            NavItem(_l("Funding schemes"), "billing.funding_schemes", order=42, permission="billing.view"),
+            NavItem(_l("Quotes"), "billing.quotes", order=43, permission="billing.view"),
+            NavItem(_l("Subscriptions"), "billing.subscriptions", order=44, permission="billing.view")]
 
 
 @hookimpl
@@ -81,3 +85,10 @@ def grappe_demo_data(clusters, rng):
     from .demo import create_demo_data
 
     create_demo_data(clusters, rng)
+
+
+@hookimpl
+def grappe_jobs():
+    from .quote_mail import send_quote_job
+
+    return {"billing.send_quote": send_quote_job}

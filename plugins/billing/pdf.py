@@ -218,3 +218,109 @@ def service_sheet(sheet, *, cluster, on: date) -> bytes:
     pdf.multi_cell(0, 4, pdf.text_of(_("VAT: %(category)s, %(rate)s %%.", category=VAT_CATEGORIES.get(
         service.vat_category, service.vat_category), rate=service.vat_rate)), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+# -- slice 2b: the quote ---------------------------------------------------------------------------
+def quote_document(sheet, *, cluster) -> bytes:
+    """The PDF of a quote (a :class:`.quote_queries.QuoteSheet`): the seller cluster, the
+    buyer, the dates, each line with its full price, the third-party payer's part and the
+    beneficiary's part, and the same three totals.  A draft says so, and has no number."""
+    quote = sheet.quote
+    currency = cluster.currency or "EUR"
+
+    def money(amount) -> str:
+        return "" if amount is None else format_currency(amount, currency)
+
+    title = _("Quote %(number)s", number=quote.number) if quote.number else _("Draft quote")
+    pdf = _Sheet(footer_text=f"{cluster.name} · {title}")
+    pdf.set_title(pdf.text_of(title))
+    pdf.add_page()
+    pdf.use(16, "B")
+    pdf.multi_cell(0, 8, pdf.text_of(title), new_x="LMARGIN", new_y="NEXT")
+    if quote.status == "draft":
+        pdf.use(9)
+        pdf.set_text_color(160, 60, 0)
+        pdf.multi_cell(0, 5, pdf.text_of(_("Draft: not issued, no number; prices as of today.")),
+                       new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0)
+    pdf.ln(2)
+
+    seller = [cluster.legal_name or cluster.name]
+    if cluster.legal_name and cluster.legal_name != cluster.name:
+        seller.insert(0, cluster.name)
+    address = " ".join(x for x in (cluster.postcode, cluster.city) if x)
+    seller += [x for x in (cluster.street, address) if x]
+    if cluster.siren:
+        seller.append(_("SIREN %(siren)s", siren=cluster.siren))
+    if cluster.vat_number:
+        seller.append(_("VAT number %(vat)s", vat=cluster.vat_number))
+    buyer = [sheet.organization or f"#{quote.organization_id}"]
+    contact = sheet.contact
+    if contact is not None and not contact.erased:
+        buyer.append(_("Contact: %(name)s", name=contact.full_name))
+        if contact.email:
+            buyer.append(contact.email)
+    top = pdf.get_y()
+    pdf.use(8, "B")
+    pdf.cell(95, 5, pdf.text_of(_("From")), new_x="LMARGIN", new_y="NEXT")
+    pdf.use(9)
+    pdf.multi_cell(92, 5, pdf.text_of("\n".join(seller)), new_x="LMARGIN", new_y="NEXT")
+    left_end = pdf.get_y()
+    pdf.set_xy(pdf.l_margin + 100, top)
+    pdf.use(8, "B")
+    pdf.cell(90, 5, pdf.text_of(_("To")), new_x="LEFT", new_y="NEXT")
+    pdf.use(9)
+    pdf.multi_cell(90, 5, pdf.text_of("\n".join(buyer)), new_x="LEFT", new_y="NEXT")
+    pdf.set_xy(pdf.l_margin, max(left_end, pdf.get_y()) + 3)
+
+    facts = []
+    if quote.issue_date:
+        facts.append(_("Date: %(day)s", day=format_date(quote.issue_date)))
+    if quote.valid_until:
+        facts.append(_("Valid until %(day)s", day=format_date(quote.valid_until)))
+    if facts:
+        pdf.use(9)
+        pdf.multi_cell(0, 5, pdf.text_of(" · ".join(facts)), new_x="LMARGIN", new_y="NEXT")
+    if quote.title:
+        pdf.use(11, "B")
+        pdf.multi_cell(0, 6, pdf.text_of(quote.title), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+
+    widths = (8, 66, 16, 25, 25, 25, 25)
+    pdf.row(widths, ("#", _("Description"), _("Qty"), _("Unit price"), _("Full price"), _("Third-party payer"),
+                     _("You pay")), bold=True, fill=True)
+    for line in sheet.lines:
+        what = line.description
+        if not line.is_free:
+            what += " " + (_("(member price)") if line.member else _("(non-member price)"))
+        pdf.row(widths, (line.position, what, f"{line.quantity.normalize():f}", money(line.unit_price),
+                         money(line.full_amount), money(line.payer_amount), money(line.beneficiary_amount)))
+    if not sheet.lines:
+        pdf.use(9)
+        pdf.cell(0, 6, pdf.text_of(_("No line yet.")), new_x="LMARGIN", new_y="NEXT")
+    pdf.row(widths, ("", _("Total"), "", "", money(quote.total_full), money(quote.total_payer),
+                     money(quote.total_beneficiary)), bold=True, fill=True)
+    pdf.ln(2)
+    pdf.use(8)
+    pdf.multi_cell(0, 4, pdf.text_of(_("Amounts excluding VAT. Full price: what the service costs; third-party "
+                                       "payer: the part a funding scheme pays; you pay: the rest.")),
+                   new_x="LMARGIN", new_y="NEXT")
+
+    if sheet.schemes:
+        pdf.heading(_("Third-party payers"))
+        for scheme in sheet.schemes.values():
+            payer = sheet.payers.get(scheme.payer_id, "")
+            lines = ", ".join(str(line.position) for line in sheet.lines if line.funding_scheme_id == scheme.id)
+            text = " – ".join(x for x in (payer, scheme.reference and _("agreement %(ref)s", ref=scheme.reference),
+                                          _("lines %(lines)s", lines=lines)) if x)
+            pdf.entry(scheme.name, "\n".join(x for x in (text, scheme.counterpart and _(
+                "Counterpart expected: %(what)s", what=scheme.counterpart)) if x))
+        pdf.use(8)
+        pdf.multi_cell(0, 4, pdf.text_of(_("The third-party payers' parts are an estimate: they are confirmed when "
+                                           "the quote is accepted, within what their schemes have left.")),
+                       new_x="LMARGIN", new_y="NEXT")
+    if quote.notes:
+        pdf.heading(_("Notes"))
+        pdf.use(9)
+        pdf.multi_cell(0, 5, pdf.text_of(quote.notes), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())

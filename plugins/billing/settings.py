@@ -10,13 +10,17 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from wtforms import IntegerField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Regexp
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from core import Setting, cluster_setting
 
 HOURLY_COST = "billing.hourly_cost"
 YEAR_START = "billing.membership_year_start"
 DEFAULT_HOURLY_COST = "60.00"
+QUOTE_PREFIX = "billing.quote_prefix"
+QUOTE_VALIDITY = "billing.quote_validity_days"
+DEFAULT_QUOTE_PREFIX = "Q-"
+DEFAULT_QUOTE_VALIDITY = 30
 
 
 def settings() -> list[Setting]:
@@ -31,6 +35,16 @@ def settings() -> list[Setting]:
             _l("First month of the membership year (billing)"), validators=[DataRequired(), NumberRange(min=1, max=12)],
             description=_l("1 for January: membership fees are yearly, pro rata from the month of joining.")),
             default=1),
+        Setting(QUOTE_PREFIX, _l("Prefix of quote numbers (billing)"), lambda: StringField(
+            _l("Prefix of quote numbers (billing)"), validators=[
+                Optional(), Length(max=12),
+                Regexp(r"^[A-Za-z0-9][A-Za-z0-9_/-]*$", message=_l("Letters, digits, - _ / only, e.g. Q- or AUTO-Q-."))],
+            description=_l("Before the year and the number: Q- gives Q-2026-0001. Empty: 2026-0001.")),
+            default=DEFAULT_QUOTE_PREFIX),
+        Setting(QUOTE_VALIDITY, _l("Days a quote is valid (billing)"), lambda: IntegerField(
+            _l("Days a quote is valid (billing)"), validators=[Optional(), NumberRange(min=1, max=365)],
+            description=_l("From its issue date, unless the quote gives its own validity date. Empty: 30.")),
+            default=DEFAULT_QUOTE_VALIDITY),
     ]
 
 
@@ -48,3 +62,9 @@ def membership_year_start(cluster=None) -> int:
     """The first month (1-12) of the cluster's membership year."""
     value = cluster_setting(YEAR_START, cluster, 1)
     return value if isinstance(value, int) and 1 <= value <= 12 else 1
+
+
+def quote_validity_days(cluster=None) -> int:
+    """How many days a quote is valid from its issue date, unless it says otherwise."""
+    value = cluster_setting(QUOTE_VALIDITY, cluster, DEFAULT_QUOTE_VALIDITY)
+    return value if isinstance(value, int) and 1 <= value <= 365 else DEFAULT_QUOTE_VALIDITY

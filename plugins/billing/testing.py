@@ -30,7 +30,7 @@ from . import catalogue, prices
 from .forms import PriceForm, RangeForm, ServiceForm, StepForm
 from .models import Price, Range, Service, ServiceStep
 
-__all__ = ["BillingFactory", "billing", "price", "range_", "service", "step"]
+__all__ = ["BillingFactory", "billing", "funding_scheme", "price", "range_", "sale", "service", "step"]
 
 
 def _id(record) -> int | None:
@@ -97,6 +97,44 @@ def price(service, mode: str = "flat_fee", *, valid_from: date = date(2020, 1, 1
     return record
 
 
+def funding_scheme(cluster, payer, services, *, name: str = "Regional diagnostic scheme", share_rate="50",
+                   valid_from: date = date(2020, 1, 1), **fields):
+    """A funding scheme of ``cluster`` paid by ``payer`` (a CRM organization, model or id) for
+    ``services`` (models or ids), from a ``FundingSchemeForm``: 50 % of the price by default.
+
+    ``fields`` are the form's (``share_kind``, ``share_amount``, ``cap_per_beneficiary``,
+    ``envelope``, ``size_bands``, ``sectors``, ``postcodes``, ``regions``, ``country``,
+    ``members_only``, ``counterpart``, ``valid_until``, ``when_exhausted``, ``reference``).
+    """
+    from . import funding
+    from .forms import FundingSchemeForm
+
+    data = {"name": name, "payer_id": _id(payer), "service_ids": [_id(s) for s in services], "share_kind": "percent",
+            "share_rate": share_rate, "valid_from": valid_from, "when_exhausted": "full_price", **fields}
+    if data["share_kind"] == "per_unit" and "share_rate" not in fields:
+        data["share_rate"] = None
+    for key in ("share_rate", "share_amount", "cap_per_beneficiary", "envelope"):
+        if data.get(key) is not None and not isinstance(data[key], Decimal):
+            data[key] = Decimal(str(data[key]))
+    with db.for_cluster(_id(cluster)):
+        form = _form(FundingSchemeForm, data, "funding_scheme")
+        record = funding.save_scheme(None, form)
+    db.session.commit()
+    return record
+
+
+def sale(service, organization, *, on: date = date(2026, 3, 2), **arguments):
+    """A sale of ``service`` to ``organization`` (model or id) on ``on``, by
+    :func:`.sales.record_sale` (``quantity``, ``mode``, ``scheme_id`` ("auto", an id),
+    ``amount_obtained``, ``unit_price``, ``person_id``...), as the service's cluster."""
+    from . import sales
+
+    with db.for_cluster(service.cluster_id):
+        record = sales.record_sale(service.id, _id(organization), on=on, **arguments)
+    db.session.commit()
+    return record
+
+
 class BillingFactory:
     """The factories above as methods: the ``billing`` fixture (``billing.service(lyon, "Diagnostic")``)."""
 
@@ -104,6 +142,8 @@ class BillingFactory:
     service = staticmethod(service)
     step = staticmethod(step)
     price = staticmethod(price)
+    funding_scheme = staticmethod(funding_scheme)
+    sale = staticmethod(sale)
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@ a service's page with its computed costs, the edit pages, the ranges, the PDF sh
 
 Thin handlers: a form validates, an operation (:mod:`.catalogue`, :mod:`.prices`) writes
 and flushes, :mod:`.queries` reads; the request commits once at its end (below 400) or
-rolls back.  Reading needs ``billing.view``; changing the catalogue ``billing.catalogue``.
+rolls back.  Reading needs ``billing.view``; changing the catalogue ``billing.catalogue``;
+recording and cancelling sales ``billing.sell``; funding schemes ``billing.payers``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ from flask_login import current_user
 
 from core import ClusterBlueprint, ConfirmForm, can, get_or_404, page_arg, requires, today
 
+from plugins.crm import api as crm
+
 from . import catalogue, prices, queries
+from . import funding, reports, sales
 from .errors import BillingError
+from .forms import CancelSaleForm, FundingSchemeForm, PeriodForm, SaleFilterForm, SaleForm
+from .models import FR_REGIONS, SALE_STATUSES, SHARE_KINDS, WHEN_EXHAUSTED, FundingScheme, Sale
 from .forms import (
     CatalogueFilterForm,
     ClosePriceForm,
@@ -372,3 +378,466 @@ def range_delete(range_id: int):
         return redirect(url_for("billing.ranges"))
     flash(_("The range is deleted."), "success")
     return redirect(url_for("billing.ranges"))
+
+
+# -- slice 2a: funding schemes (third-party payers) and one-off sales -----------------------------
+@bp.context_processor
+def _funding_context():
+    return {"SHARE_KINDS": _labels(SHARE_KINDS), "WHEN_EXHAUSTED": _labels(WHEN_EXHAUSTED),
+            "SALE_STATUSES": _labels(SALE_STATUSES),
+            "REGIONS": {code: str(label) for code, (label, _deps) in FR_REGIONS.items()},
+            "can_sell": can(current_user, "billing.sell"), "can_payers": can(current_user, "billing.payers")}
+
+
+def _this_year():
+    day = today()
+    return day.replace(month=1, day=1), day.replace(month=12, day=31)
+
+
+@bp.route("/funding/")
+@requires("billing.view")
+def funding_schemes():
+    return render_template("billing/funding_schemes.html", schemes=reports.schemes_with_payers(), today=today())
+
+
+@bp.route("/funding/new", methods=["GET", "POST"])
+@requires("billing.payers")
+def funding_scheme_new():
+    form = FundingSchemeForm()
+    if request.method == "GET":
+        form.valid_from.data = today()
+    if form.validate_on_submit():
+        scheme = funding.save_scheme(None, form)
+        flash(_("Funding scheme %(name)s created.", name=scheme.name), "success")
+        return redirect(url_for("billing.funding_scheme", scheme_id=scheme.id))
+    return render_template("billing/funding_scheme_form.html", form=form, scheme=None), _status(form)
+
+
+@bp.route("/funding/<int:scheme_id>")
+@requires("billing.view")
+def funding_scheme(scheme_id: int):
+    scheme = get_or_404(FundingScheme, scheme_id)
+    period = PeriodForm(formdata=request.args)
+    if not period.validate():
+        report = reports.scheme_report(scheme)
+        return render_template("billing/funding_scheme.html", report=report, period=period), 400
+    report = reports.scheme_report(scheme, period.since.data, period.until.data)
+    return render_template("billing/funding_scheme.html", report=report, period=period)
+
+
+@bp.route("/funding/<int:scheme_id>/edit", methods=["GET", "POST"])
+@requires("billing.payers")
+def funding_scheme_edit(scheme_id: int):
+    scheme = get_or_404(FundingScheme, scheme_id)
+    form = FundingSchemeForm(obj=scheme)
+    if form.validate_on_submit():
+        try:
+            funding.save_scheme(scheme, form)
+        except BillingError as exc:
+            _refused(exc, form)
+        else:
+            flash(_("Funding scheme %(name)s saved.", name=scheme.name), "success")
+            return redirect(url_for("billing.funding_scheme", scheme_id=scheme.id))
+    return render_template("billing/funding_scheme_form.html", form=form, scheme=scheme), _status(form)
+
+
+@bp.route("/sales/")
+@requires("billing.view")
+def sales_list():
+    form = SaleFilterForm(formdata=request.args)
+    if not form.validate():
+        return render_template("billing/sale_list.html", form=form, page=None, totals=None, names={},
+                               sort=""), 400
+    sort = request.args.get("sort", "")
+    page = reports.sales_page(form.values, page=page_arg(), sort=sort)
+    return render_template("billing/sale_list.html", form=form, page=page, totals=reports.sales_totals(form.values),
+                           names=reports.names(page.items), sort=sort)
+
+
+@bp.route("/sales/new", methods=["GET", "POST"])
+@requires("billing.sell")
+def sale_new():
+    form = SaleForm()
+    preview = None
+    if request.method == "GET":
+        form.sold_on.data = today()
+        for name in ("service_id", "organization_id", "person_id"):
+            value = request.args.get(name, "")
+            if value.isdigit() and len(value) < 10:
+                form[name].data = int(value)
+    elif form.validate_on_submit():
+        args = form.sale_arguments()
+        try:
+            if request.form.get("action") == "confirm":
+                sale = sales.record_sale(form.service_id.data, form.organization_id.data, **args,
+                                         description=form.description.data or "", user_id=current_user.id)
+                flash(_("The sale is recorded: %(amount)s, of which %(payer)s paid by a third party.",
+                        amount=format_currency(sale.full_amount, sale.currency),
+                        payer=format_currency(sale.payer_amount, sale.currency)), "success")
+                return redirect(url_for("billing.sale", sale_id=sale.id))
+            preview = sales.preview_sale(form.service_id.data, form.organization_id.data, **args)
+        except BillingError as exc:
+            _refused(exc, form)
+            if not exc.field or exc.field not in form:
+                return render_template("billing/sale_form.html", form=form, preview=None, names={}), 409
+    names = {}
+    if preview is not None:
+        names = {"organization": crm.organization_names([form.organization_id.data]).get(form.organization_id.data, ""),
+                 "payers": crm.organization_names(o.scheme.payer_id for o in preview.eligible)}
+    return render_template("billing/sale_form.html", form=form, preview=preview, names=names), _status(form)
+
+
+@bp.route("/sales/<int:sale_id>")
+@requires("billing.view")
+def sale(sale_id: int):
+    record = get_or_404(Sale, sale_id)
+    return render_template("billing/sale_detail.html", sale=record, names=reports.names([record]),
+                           cancel_form=CancelSaleForm(formdata=None))
+
+
+@bp.route("/sales/<int:sale_id>/cancel", methods=["POST"])
+@requires("billing.sell")
+def sale_cancel(sale_id: int):
+    record = get_or_404(Sale, sale_id)
+    form = CancelSaleForm()
+    if not form.validate_on_submit():
+        flash(_("The sale was not cancelled: %(why)s", why="; ".join(str(m) for ms in form.errors.values() for m in ms)),
+              "error")
+        return render_template("billing/sale_detail.html", sale=record, names=reports.names([record]),
+                               cancel_form=form), 400
+    try:
+        sales.cancel_sale(record, reason=form.reason.data or "", user_id=current_user.id)
+    except BillingError as exc:
+        _refused(exc)
+        return redirect(url_for("billing.sale", sale_id=sale_id))
+    flash(_("The sale is cancelled; the third-party payer's part is back in its envelope."), "success")
+    return redirect(url_for("billing.sale", sale_id=sale_id))
+
+
+@bp.route("/services/<int:service_id>/business")
+@requires("billing.view")
+def service_business(service_id: int):
+    service = get_or_404(Service, service_id)
+    period = PeriodForm(formdata=request.args)
+    first, last = _this_year()
+    if not period.validate():
+        return render_template("billing/sale_business.html", service=service, period=period, model=None), 400
+    model = reports.business_model(service, period.since.data or first, period.until.data or last)
+    return render_template("billing/sale_business.html", service=service, period=period, model=model)
+
+
+# -- slice 2b: quotes and subscriptions ---------------------------------------------------------
+from flask_babel import ngettext  # noqa: E402
+
+from . import quote_queries  # noqa: E402
+from . import quotes as quote_ops  # noqa: E402
+from . import subscriptions as subscription_ops  # noqa: E402
+from .forms import (  # noqa: E402
+    CancelSubscriptionForm,
+    EndSubscriptionForm,
+    FreeLineForm,
+    QuoteFilterForm,
+    QuoteForm,
+    QuoteLineForm,
+    RefuseQuoteForm,
+    SendQuoteForm,
+    SubscriptionFilterForm,
+    SubscriptionForm,
+)
+from .models import QUOTE_STATUSES, SUBSCRIPTION_STATUSES, Quote, QuoteLine, Subscription  # noqa: E402
+
+
+@bp.context_processor
+def _selling_context():
+    return {"QUOTE_STATUSES": _labels(QUOTE_STATUSES), "SUBSCRIPTION_STATUSES": _labels(SUBSCRIPTION_STATUSES),
+            "may_sell": can(current_user, "billing.sell")}
+
+
+def _field_or_flash(exc: BillingError, *forms) -> bool:
+    """Put a refusal on the field it names in one of the forms (True), else flash it (False)."""
+    for form in forms:
+        if form is not None and exc.field and exc.field in form:
+            form[exc.field].errors = [*form[exc.field].errors, str(exc)]
+            return True
+    flash(str(exc), "error")
+    return False
+
+
+def _prefill(form, *names) -> None:
+    for name in names:
+        value = request.args.get(name, "")
+        if value.isdigit() and len(value) < 10:
+            form[name].data = int(value)
+
+
+@bp.route("/quotes/")
+@requires("billing.view")
+def quotes():
+    form = QuoteFilterForm(formdata=request.args)
+    if not form.validate():
+        return render_template("billing/quote_list.html", form=form, page=None, names={}, sort="",
+                               today=today()), 400
+    sort = request.args.get("sort", "")
+    page = quote_queries.quotes_page(form.values, today(), page=page_arg(), sort=sort)
+    return render_template("billing/quote_list.html", form=form, page=page, sort=sort, today=today(),
+                           names=quote_queries.organization_names(page.items))
+
+
+@bp.route("/quotes/new", methods=["GET", "POST"])
+@requires("billing.sell")
+def quote_new():
+    form = QuoteForm()
+    if request.method == "GET":
+        _prefill(form, "organization_id", "person_id")
+    if form.validate_on_submit():
+        quote = quote_ops.create_draft(form, user_id=current_user.id)
+        flash(_("The draft quote is saved: add its lines."), "success")
+        return redirect(url_for("billing.quote", quote_id=quote.id))
+    return render_template("billing/quote_form.html", form=form, quote=None), _status(form)
+
+
+def _render_quote(quote: Quote, *, line_form=None, free_form=None, send_form=None, refuse_form=None,
+                  status: int = 200):
+    sheet = quote_queries.quote_sheet(quote)
+    if send_form is None:
+        send_form = SendQuoteForm(formdata=None)
+        if sheet.contact is not None and not sheet.contact.erased:
+            send_form.email.data = sheet.contact.email
+    return render_template(
+        "billing/quote_detail.html", quote=quote, sheet=sheet, state=quote.state(today()), today=today(),
+        line_form=line_form or QuoteLineForm(formdata=None), free_form=free_form or FreeLineForm(formdata=None),
+        send_form=send_form, refuse_form=refuse_form or RefuseQuoteForm(formdata=None)), status
+
+
+@bp.route("/quotes/<int:quote_id>")
+@requires("billing.view")
+def quote(quote_id: int):
+    return _render_quote(get_or_404(Quote, quote_id))
+
+
+@bp.route("/quotes/<int:quote_id>/edit", methods=["GET", "POST"])
+@requires("billing.sell")
+def quote_edit(quote_id: int):
+    quote = get_or_404(Quote, quote_id)
+    if quote.status != "draft":
+        flash(_("Only a draft changes: this quote is issued."), "error")
+        return redirect(url_for("billing.quote", quote_id=quote.id))
+    form = QuoteForm(obj=quote)
+    if form.validate_on_submit():
+        try:
+            quote_ops.update_draft(quote, form, today=today())
+        except BillingError as exc:
+            if not _field_or_flash(exc, form):
+                form.organization_id.errors = [*form.organization_id.errors, str(exc)]
+        else:
+            flash(_("The draft quote is saved."), "success")
+            return redirect(url_for("billing.quote", quote_id=quote.id))
+    return render_template("billing/quote_form.html", form=form, quote=quote), _status(form)
+
+
+@bp.route("/quotes/<int:quote_id>/lines", methods=["POST"])
+@requires("billing.sell")
+def quote_line_new(quote_id: int):
+    quote = get_or_404(Quote, quote_id)
+    form = QuoteLineForm()
+    if form.validate_on_submit():
+        try:
+            line = quote_ops.add_catalogue_line(quote, form, today=today())
+        except BillingError as exc:
+            _field_or_flash(exc, form)
+            return _render_quote(quote, line_form=form, status=409 if not form.errors else 400)
+        flash(_("Line added: %(what)s.", what=line.description), "success")
+        return redirect(url_for("billing.quote", quote_id=quote.id) + "#lines")
+    return _render_quote(quote, line_form=form, status=400)
+
+
+@bp.route("/quotes/<int:quote_id>/free-lines", methods=["POST"])
+@requires("billing.sell")
+def quote_free_line_new(quote_id: int):
+    quote = get_or_404(Quote, quote_id)
+    form = FreeLineForm()
+    if form.validate_on_submit():
+        try:
+            line = quote_ops.add_free_line(quote, form)
+        except BillingError as exc:
+            _field_or_flash(exc, form)
+            return _render_quote(quote, free_form=form, status=409 if not form.errors else 400)
+        flash(_("Line added: %(what)s.", what=line.description), "success")
+        return redirect(url_for("billing.quote", quote_id=quote.id) + "#lines")
+    return _render_quote(quote, free_form=form, status=400)
+
+
+@bp.route("/quote-lines/<int:line_id>/delete", methods=["POST"])
+@requires("billing.sell")
+def quote_line_delete(line_id: int):
+    line = get_or_404(QuoteLine, line_id)
+    quote = get_or_404(Quote, line.quote_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        quote_ops.remove_line(line)
+    except BillingError as exc:
+        flash(str(exc), "error")
+        return _render_quote(quote, status=409)
+    flash(_("The line is removed."), "success")
+    return redirect(url_for("billing.quote", quote_id=quote.id) + "#lines")
+
+
+def _quote_action(quote_id: int, action, done_message):
+    """A button of the quote's page: the operation, then back to the page (a refusal: 409, nothing written)."""
+    quote = get_or_404(Quote, quote_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        result = action(quote)
+    except BillingError as exc:
+        flash(str(exc), "error")
+        return _render_quote(quote, status=409)
+    flash(done_message(quote, result), "success")
+    return redirect(url_for("billing.quote", quote_id=quote.id))
+
+
+@bp.route("/quotes/<int:quote_id>/issue", methods=["POST"])
+@requires("billing.sell")
+def quote_issue(quote_id: int):
+    return _quote_action(quote_id, lambda q: quote_ops.issue(q, today=today()),
+                         lambda q, r: _("Quote %(number)s is issued.", number=r.number))
+
+
+@bp.route("/quotes/<int:quote_id>/accept", methods=["POST"])
+@requires("billing.sell")
+def quote_accept(quote_id: int):
+    return _quote_action(quote_id, lambda q: quote_ops.accept(q, today=today(), user_id=current_user.id),
+                         lambda q, made: ngettext("Quote %(number)s is accepted: %(num)s sale recorded.",
+                                                  "Quote %(number)s is accepted: %(num)s sales recorded.",
+                                                  len(made), number=q.number))
+
+
+@bp.route("/quotes/<int:quote_id>/send", methods=["POST"])
+@requires("billing.sell")
+def quote_send(quote_id: int):
+    quote = get_or_404(Quote, quote_id)
+    form = SendQuoteForm()
+    if not form.validate_on_submit():
+        return _render_quote(quote, send_form=form, status=400)
+    try:
+        quote_ops.send(quote, today=today(), email=form.email.data or None)
+    except BillingError as exc:
+        _field_or_flash(exc, form)
+        return _render_quote(quote, send_form=form, status=409 if not form.errors else 400)
+    flash(_("Quote %(number)s goes to %(address)s, with its PDF.", number=quote.number, address=quote.sent_to),
+          "success")
+    return redirect(url_for("billing.quote", quote_id=quote.id))
+
+
+@bp.route("/quotes/<int:quote_id>/refuse", methods=["POST"])
+@requires("billing.sell")
+def quote_refuse(quote_id: int):
+    quote = get_or_404(Quote, quote_id)
+    form = RefuseQuoteForm()
+    if not form.validate_on_submit():
+        return _render_quote(quote, refuse_form=form, status=400)
+    try:
+        quote_ops.refuse(quote, today=today(), reason=form.reason.data or "")
+    except BillingError as exc:
+        flash(str(exc), "error")
+        return _render_quote(quote, refuse_form=form, status=409)
+    flash(_("Quote %(number)s is refused.", number=quote.number), "success")
+    return redirect(url_for("billing.quote", quote_id=quote.id))
+
+
+@bp.route("/quotes/<int:quote_id>/quote.pdf")
+@requires("billing.view")
+def quote_pdf(quote_id: int):
+    from .pdf import quote_document
+
+    quote = get_or_404(Quote, quote_id)
+    data = quote_document(quote_queries.quote_sheet(quote), cluster=g.cluster)
+    filename = f"{quote.number or 'draft-%s' % quote.id}.pdf"
+    return Response(data, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
+@bp.route("/subscriptions/")
+@requires("billing.view")
+def subscriptions():
+    form = SubscriptionFilterForm(formdata=request.args)
+    if not form.validate():
+        return render_template("billing/subscription_list.html", form=form, page=None, names={}, sort="",
+                               today=today()), 400
+    sort = request.args.get("sort", "")
+    page = quote_queries.subscriptions_page(form.values, today(), page=page_arg(), sort=sort)
+    return render_template("billing/subscription_list.html", form=form, page=page, sort=sort, today=today(),
+                           names=quote_queries.organization_names(page.items))
+
+
+@bp.route("/subscriptions/new", methods=["GET", "POST"])
+@requires("billing.sell")
+def subscription_new():
+    form = SubscriptionForm()
+    if request.method == "GET":
+        form.start_date.data = today()
+        _prefill(form, "organization_id", "person_id")
+    if form.validate_on_submit():
+        try:
+            sub = subscription_ops.create(form, user_id=current_user.id)
+        except BillingError as exc:
+            if not _field_or_flash(exc, form):
+                return render_template("billing/subscription_form.html", form=form), 409
+        else:
+            flash(_("The subscription is recorded: first billed on %(day)s.",
+                    day=format_date(sub.next_billing_date) if sub.next_billing_date else "–"), "success")
+            return redirect(url_for("billing.subscription", subscription_id=sub.id))
+    return render_template("billing/subscription_form.html", form=form), _status(form)
+
+
+def _render_subscription(sub: Subscription, *, end_form=None, cancel_form=None, status: int = 200):
+    names = quote_queries.organization_names([sub])
+    contact = crm.get_person(sub.person_id) if sub.person_id else None
+    if end_form is None:
+        end_form = EndSubscriptionForm(formdata=None)
+        end_form.on.data = today()
+    if cancel_form is None:
+        cancel_form = CancelSubscriptionForm(formdata=None)
+        cancel_form.on.data = today()
+    upcoming = [d for d in (subscription_ops.billing_date(sub, sub.periods_billed + i) for i in range(4)) if d]
+    return render_template("billing/subscription_detail.html", sub=sub, names=names, contact=contact,
+                           state=sub.state(today()), upcoming=upcoming, end_form=end_form,
+                           cancel_form=cancel_form), status
+
+
+@bp.route("/subscriptions/<int:subscription_id>")
+@requires("billing.view")
+def subscription(subscription_id: int):
+    return _render_subscription(get_or_404(Subscription, subscription_id))
+
+
+@bp.route("/subscriptions/<int:subscription_id>/end", methods=["POST"])
+@requires("billing.sell")
+def subscription_end(subscription_id: int):
+    sub = get_or_404(Subscription, subscription_id)
+    form = EndSubscriptionForm()
+    if not form.validate_on_submit():
+        return _render_subscription(sub, end_form=form, status=400)
+    try:
+        subscription_ops.end(sub, form.on.data, today=today())
+    except BillingError as exc:
+        _field_or_flash(exc, form)
+        return _render_subscription(sub, end_form=form, status=409 if not form.errors else 400)
+    flash(_("The subscription ends on %(day)s.", day=format_date(form.on.data)), "success")
+    return redirect(url_for("billing.subscription", subscription_id=sub.id))
+
+
+@bp.route("/subscriptions/<int:subscription_id>/cancel", methods=["POST"])
+@requires("billing.sell")
+def subscription_cancel(subscription_id: int):
+    sub = get_or_404(Subscription, subscription_id)
+    form = CancelSubscriptionForm()
+    if not form.validate_on_submit():
+        return _render_subscription(sub, cancel_form=form, status=400)
+    try:
+        subscription_ops.cancel(sub, form.on.data, form.reason.data, today=today())
+    except BillingError as exc:
+        _field_or_flash(exc, form)
+        return _render_subscription(sub, cancel_form=form, status=409 if not form.errors else 400)
+    flash(_("The subscription is cancelled from %(day)s.", day=format_date(form.on.data)), "success")
+    return redirect(url_for("billing.subscription", subscription_id=sub.id))
