@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core import Base, ClusterScoped, UTCDateTime, utcnow
+from plugins.crm import api as crm
 
 SERVICE_STATUSES = {"draft": _l("Draft"), "on_sale": _l("On sale"), "retired": _l("Retired")}
 # the families of Clusterland's self-financed revenue (docs/billing.md)
@@ -64,26 +65,8 @@ VAT_CATEGORIES = {
 VAT_WITHOUT_RATE = ("exempt_non_profit", "franchise", "out_of_scope")  # their rate is 0
 # the CRM's keys for an organization's size band and a person's function, so that a
 # service's target compares with the CRM's records
-SIZE_BANDS = {
-    "0": _l("No employee"),
-    "1-9": _l("1 to 9"),
-    "10-49": _l("10 to 49"),
-    "50-249": _l("50 to 249"),
-    "250-999": _l("250 to 999"),
-    "1000+": _l("1,000 or more"),
-}
-COMPANY_FUNCTIONS = {
-    "management": _l("General management"),
-    "rnd": _l("R&D, engineering"),
-    "production": _l("Production, operations"),
-    "sales": _l("Sales, marketing"),
-    "purchasing": _l("Purchasing"),
-    "hr": _l("Human resources"),
-    "finance": _l("Finance, administration"),
-    "it": _l("IT"),
-    "quality": _l("Quality, environment"),
-    "other": _l("Other"),
-}
+SIZE_BANDS = crm.size_bands()
+COMPANY_FUNCTIONS = crm.person_functions()
 COST_BEHAVIOURS = {"per_unit": _l("Per unit delivered"), "fixed": _l("Fixed, per year")}
 PRICING_MODES = {
     "catalogue": _l("Catalogue price per unit"),

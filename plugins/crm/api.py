@@ -20,6 +20,8 @@ from . import persons as _persons
 from . import queries as _queries
 from . import segments as _segments
 from .competences import vocabulary as _vocabulary
+from .models import PERSON_FUNCTIONS as _PERSON_FUNCTIONS
+from .models import SIZE_BANDS as _SIZE_BANDS
 from .models import (
     ConsentRecord,
     Competence,
@@ -151,6 +153,16 @@ def organization_names(ids: Iterable[int | None]) -> dict[int, str]:
     return out
 
 
+def size_bands() -> dict[str, str]:
+    """The CRM's size bands of an organization: ``{key: label}`` in order (labels translate lazily)."""
+    return dict(_SIZE_BANDS)
+
+
+def person_functions() -> dict[str, str]:
+    """The CRM's functions of a person in their company: ``{key: label}`` in order."""
+    return dict(_PERSON_FUNCTIONS)
+
+
 @dataclass(frozen=True)
 class OrganizationProfile:
     """What another plugin may test about an organization (eligibility, targeting)."""
@@ -251,7 +263,8 @@ def import_file(source, kind: str, **options):
 
 __all__ = [
     "PersonInfo", "CONSENT_PURPOSES", "get_person", "get_persons", "find_or_create_person", "search_persons",
-    "consenting_person_ids", "organization_names", "OrganizationProfile", "organization_profiles",
+    "consenting_person_ids", "organization_names", "OrganizationProfile", "organization_profiles", "size_bands",
+    "person_functions",
     "find_organization_by_name", "is_member", "member_ids",
     "list_segments", "segment_person_ids", "segment_organization_ids", "competence_choices", "competence_names",
     "import_file",
