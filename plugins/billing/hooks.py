@@ -12,6 +12,7 @@ from markupsafe import Markup
 from core import NavItem, Permission, SearchResult, Widget, hookimpl
 
 from . import hookspecs
+from .bench import grappe_bench_load, grappe_bench_measure  # noqa: F401  (grappe bench: dataset and measurements)
 from . import manifest  # noqa: F401  (the manifest is found through the package)
 from . import models  # noqa: F401  (tables are known to the metadata for migrations)
 
