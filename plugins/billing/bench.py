@@ -102,7 +102,7 @@ def grappe_bench_load(bench):
                     "cap_per_beneficiary": rng.choice([None, "2000", "5000"]),
                     "envelope": rng.choice([None, "50000", "200000", "1000000"]), "when_exhausted": "full_price",
                     "size_bands": rng.choice([[], [], ["1-9", "10-49", "50-249"]]),
-                    "members_only": "y" if rng.random() < 0.3 else None,
+                    "members_only": True if rng.random() < 0.3 else None,  # the JSON data path takes booleans
                     "valid_from": FIRST_DAY.isoformat()}))
                 db.session.commit()
             t.batch(1)
