@@ -4,7 +4,6 @@ it (the ``app`` fixture checks each), and generated requests never get a 5xx."""
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 from sqlalchemy import func, select
@@ -177,11 +176,9 @@ def test_every_billing_operation_describes_its_response(app):
 def test_generated_requests_never_get_a_server_error(app, factory, billing, crm):
     """Schemathesis on billing's operations, in a cluster running billing with real records
     (tests/test_fuzz_api.py runs in a cluster without billing, where they answer 404)."""
-    import schemathesis
-    from hypothesis import HealthCheck, Phase, given, settings
-    from schemathesis.checks import not_a_server_error, response_schema_conformance
 
     from core.auth import new_api_token
+    from core.testing.fuzz import fuzz_operations
 
     cluster = factory.cluster("alpha", modules=("crm", "billing"))
     token = new_api_token(factory.user("admin@example.org", "admin", cluster))
@@ -193,33 +190,7 @@ def test_generated_requests_never_get_a_server_error(app, factory, billing, crm)
     billing.price(service, "success_fee", member_rate="5", valid_from=date(2020, 1, 1))
     ids = {"service_id": service.id, "step_id": step.id, "price_id": price.id, "range_id": service.range_id}
     db.session.commit()
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     headers = {"Authorization": f"Bearer {token}"}
-    examples = int(os.environ.get("GRAPPE_FUZZ_EXAMPLES", "25"))
-    failures, operations = {}, 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if "/billing/" not in operation.path:
-            continue
-        operations += 1
-
-        @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-        @given(case=operation.as_strategy())
-        def check(case):
-            params = case.path_parameters or {}
-            if "cluster" in params:
-                params["cluster"] = "alpha"
-            for name, value in list(params.items()):
-                if name in ids and isinstance(value, int) and value % 2 == 0:
-                    params[name] = ids[name]
-            case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
-
-        try:
-            check()
-        except Exception as exc:  # noqa: BLE001 - collected, reported together below
-            failures[operation.label] = f"{type(exc).__name__}: {str(exc)[:1500]}"
-        finally:
-            db.session.rollback()
+    operations, failures = fuzz_operations(app, headers=headers, path="/billing/", ids=ids)
     assert operations >= 20, operations
     assert not failures, "\n\n".join(f"{label}\n{why}" for label, why in failures.items())

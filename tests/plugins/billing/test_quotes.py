@@ -608,13 +608,9 @@ def test_demo_data_has_quotes_and_subscriptions(app, factory, crm):
 def test_generated_requests_to_quotes_and_subscriptions_never_get_a_server_error(app, cluster, shop, manager):
     """Schemathesis on the quote and subscription operations, with real quotes, lines and
     subscriptions half of the time (tests/plugins/billing/test_api.py runs the others)."""
-    import os
-
-    import schemathesis
-    from hypothesis import HealthCheck, Phase, given, settings
-    from schemathesis.checks import not_a_server_error, response_schema_conformance
 
     from core.auth import new_api_token
+    from core.testing.fuzz import fuzz_operations
     from plugins.billing import subscriptions
     from plugins.billing.forms import SubscriptionForm
 
@@ -627,34 +623,8 @@ def test_generated_requests_to_quotes_and_subscriptions_never_get_a_server_error
     ids = {"quote_id": [draft.id, sent.id], "line_id": [line.id], "subscription_id": [sub.id]}
     token = new_api_token(manager)
     db.session.commit()
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     headers = {"Authorization": f"Bearer {token}"}
-    examples = int(os.environ.get("GRAPPE_FUZZ_EXAMPLES", "25"))
-    failures, operations = {}, 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if not re.search(r"/billing/(quotes|quote-lines|subscriptions)", operation.path):
-            continue
-        operations += 1
-
-        @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-        @given(case=operation.as_strategy())
-        def check(case):
-            params = case.path_parameters or {}
-            if "cluster" in params:
-                params["cluster"] = "alpha"
-            for name, value in list(params.items()):
-                if name in ids and isinstance(value, int) and value % 2 == 0:
-                    params[name] = ids[name][value // 2 % len(ids[name])]
-            case.call_and_validate(headers=headers, checks=[not_a_server_error, response_schema_conformance])
-
-        try:
-            check()
-        except Exception as exc:  # noqa: BLE001 - collected, reported together below
-            failures[operation.label] = f"{type(exc).__name__}: {str(exc)[:1500]}"
-        finally:
-            db.session.rollback()
+    operations, failures = fuzz_operations(app, headers=headers, path=r"/billing/(quotes|quote-lines|subscriptions)", ids=ids)
     assert operations >= 16, operations
     assert not failures, "\n\n".join(f"{label}\n{why}" for label, why in failures.items())
 
